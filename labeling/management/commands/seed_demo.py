@@ -1,0 +1,74 @@
+"""Seed a demo: a pairwise and a binary project, one researcher and two annotators. Safe to run twice."""
+
+import random
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from labeling.demo import demo_rows
+from labeling.models import Item, Membership, Project, Prompt, Response
+
+USERS = [("researcher", "researcher", "researcher"), ("annotator1", "annotator1", "annotator"), ("annotator2", "annotator2", "annotator")]
+
+GUIDELINES = """## How to judge
+
+* Prefer the response that **answers the question** correctly and directly.
+* Penalise made-up facts more than awkward wording.
+* Use *tie* when both are equally good, *both bad* when neither helps.
+
+Keys: `1` left, `2` right, `3` tie, `4` both bad, `s` skip.
+"""
+
+
+class Command(BaseCommand):
+    help = "Create demo users and projects (idempotent) and print the logins."
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        User = get_user_model()
+        researchers, _ = Group.objects.get_or_create(name="researchers")
+        researchers.permissions.add(*Permission.objects.filter(codename__in=["add_project"]))
+        users = {}
+        for username, password, role in USERS:
+            user, created = User.objects.get_or_create(username=username)
+            if created:
+                user.set_password(password)
+                user.save()
+            if role == "researcher":
+                user.groups.add(researchers)
+            users[username] = (user, role)
+
+        rows = demo_rows()
+        pairwise, created = Project.objects.get_or_create(
+            slug="demo-pairwise",
+            defaults={"name": "Demo: which answer is better?", "kind": Project.Kind.PAIRWISE, "overlap": 2,
+                      "guidelines": GUIDELINES, "ask_strength": True, "ask_rationale": True},
+        )
+        if created:
+            rng = random.Random(1)
+            for row in rows:
+                prompt = Prompt.objects.create(project=pairwise, text=row["prompt"])
+                good = Response.objects.create(prompt=prompt, text=row["good"], source="demo:good")
+                weak = Response.objects.create(prompt=prompt, text=row["weak"], source="demo:weak")
+                a, b = (good, weak) if rng.random() < 0.5 else (weak, good)
+                Item.objects.create(project=pairwise, prompt=prompt, response_a=a, response_b=b)
+        binary, created = Project.objects.get_or_create(
+            slug="demo-binary",
+            defaults={"name": "Demo: is this answer good?", "kind": Project.Kind.BINARY, "overlap": 1,
+                      "guidelines": "Thumbs up if the answer is correct and helpful, down otherwise."},
+        )
+        if created:
+            for row in rows:
+                prompt = Prompt.objects.create(project=binary, text=row["prompt"])
+                for text, source in ((row["good"], "demo:good"), (row["weak"], "demo:weak")):
+                    response = Response.objects.create(prompt=prompt, text=text, source=source)
+                    Item.objects.create(project=binary, prompt=prompt, response_a=response)
+        for project in (pairwise, binary):
+            for user, role in users.values():
+                Membership.objects.get_or_create(project=project, user=user, defaults={"role": role})
+
+        self.stdout.write("Demo logins (username / password):")
+        for username, password, role in USERS:
+            self.stdout.write(f"  {username} / {password}   ({role})")

@@ -1,0 +1,187 @@
+"""The annotation domain: projects, prompts, responses, items, leases and judgments."""
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+
+class Project(models.Model):
+    class Kind(models.TextChoices):
+        PAIRWISE = "pairwise", "Pairwise (A/B)"
+        BINARY = "binary", "Binary (thumbs up/down)"
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PAIRWISE)
+    guidelines = models.TextField(blank=True, help_text="Markdown; shown to annotators, rendered safely.")
+    overlap = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(50)],
+        help_text="How many judgments each item needs (k).",
+    )
+    allow_tie = models.BooleanField(default=True)
+    allow_both_bad = models.BooleanField(default=True)
+    ask_strength = models.BooleanField(default=False, help_text="Ask how strong the preference is (1-3).")
+    ask_rationale = models.BooleanField(default=False, help_text="Ask for a short written reason.")
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_pairwise(self) -> bool:
+        return self.kind == self.Kind.PAIRWISE
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        ANNOTATOR = "annotator"
+        RESEARCHER = "researcher"
+        ADMIN = "admin"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.ANNOTATOR)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "user"], name="one_membership_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.project} as {self.role}"
+
+
+class Prompt(models.Model):
+    class Split(models.TextChoices):
+        TRAIN = "train"
+        TEST = "test"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompts")
+    text = models.TextField(blank=True, help_text="Plain-text prompt (empty when `conversation` is set).")
+    conversation = models.JSONField(
+        null=True, blank=True, help_text="Multi-turn prompt: a list of {role, content}, ending with a user turn."
+    )
+    external_id = models.CharField(max_length=200, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    split = models.CharField(max_length=8, choices=Split.choices, default=Split.TRAIN)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return (self.text or (self.conversation or [{}])[-1].get("content", ""))[:80]
+
+    @property
+    def turns(self) -> list[dict]:
+        """The prompt as conversation turns, whichever form it was stored in."""
+        return self.conversation or [{"role": "user", "content": self.text}]
+
+
+class Response(models.Model):
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="responses")
+    text = models.TextField()
+    source = models.CharField(
+        max_length=200, default="human", help_text='Who wrote it: "human", "model:NAME", "dataset:hh-rlhf", ...'
+    )
+    sampling = models.JSONField(default=dict, blank=True, help_text="Sampling settings, when a model wrote it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.text[:60]}"
+
+
+class Item(models.Model):
+    """What an annotator is shown: a prompt with two responses (pairwise) or one (binary)."""
+
+    class Gold(models.TextChoices):
+        A = "a"
+        B = "b"
+        TIE = "tie"
+        BOTH_BAD = "both_bad"
+        UP = "up"
+        DOWN = "down"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="items")
+    response_a = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="+")
+    response_b = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="+", null=True, blank=True)
+    gold = models.CharField(max_length=16, choices=Gold.choices, blank=True, help_text="Known answer, for quality checks.")
+    # Kept in step with the judgments inside the submitting transaction (under the item's row
+    # lock), so "fewest judgments first" and "still short of k" are one indexed read.
+    judgment_count = models.PositiveIntegerField(default=0, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "judgment_count", "id"], name="item_queue")]
+
+    def __str__(self) -> str:
+        return f"item {self.pk} of {self.project_id}"
+
+
+class Assignment(models.Model):
+    """An item leased to one annotator until `expires_at`; also remembers what they did with it."""
+
+    class State(models.TextChoices):
+        OPEN = "open"
+        DONE = "done"
+        SKIPPED = "skipped"
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="assignments")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    state = models.CharField(max_length=8, choices=State.choices, default=State.OPEN)
+    a_on_left = models.BooleanField(default=True, help_text="Response A was shown on the left.")
+    skip_reason = models.CharField(max_length=200, blank=True)
+    leased_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "annotator"], name="one_assignment_per_item_and_annotator")]
+        indexes = [
+            models.Index(fields=["annotator", "project", "state"], name="assignment_mine"),
+            models.Index(fields=["item", "state", "expires_at"], name="assignment_active"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.item} -> {self.annotator} ({self.state})"
+
+
+class Judgment(models.Model):
+    class Choice(models.TextChoices):
+        A = "a", "A is better"
+        B = "b", "B is better"
+        TIE = "tie", "Tie"
+        BOTH_BAD = "both_bad", "Both bad"
+        UP = "up", "Good"
+        DOWN = "down", "Bad"
+
+    PAIRWISE_CHOICES = (Choice.A, Choice.B, Choice.TIE, Choice.BOTH_BAD)
+    BINARY_CHOICES = (Choice.UP, Choice.DOWN)
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="judgments")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="judgments", null=True, blank=True
+    )
+    choice = models.CharField(max_length=16, choices=Choice.choices)
+    strength = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(3)]
+    )
+    rationale = models.TextField(blank=True, max_length=5000)
+    left = models.CharField(max_length=1, blank=True, help_text='Which response was shown on the left: "a" or "b".')
+    ms_taken = models.PositiveIntegerField(null=True, blank=True)
+    client_token = models.CharField(max_length=64, unique=True, help_text="Makes a resubmission a no-op.")
+    source = models.CharField(max_length=200, default="human", help_text='"human", or the file labels came from.')
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item", "annotator"], condition=Q(annotator__isnull=False), name="one_judgment_per_item_and_annotator"
+            )
+        ]
+        indexes = [models.Index(fields=["annotator", "created_at"], name="judgment_mine")]
+
+    def __str__(self) -> str:
+        return f"{self.annotator}: {self.choice} on {self.item_id}"

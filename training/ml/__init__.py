@@ -1,0 +1,1 @@
+"""Pure ML code (torch, transformers, peft, trl) for the training workbench; no Django import here."""

@@ -1,0 +1,255 @@
+"""Pieces every algorithm shares, written once.
+
+- `CommonConfig`: the fields all algorithms share; each algorithm subclasses it and names its TRL
+  config class in `trl_config`. Every field not in `LOCAL_FIELDS` is passed through to that class
+  under the same name (`to_trl_config`), so its default and meaning are TRL's.
+- `ProgressCallback`: what the worker hands in; `ProgressAdapter` calls it from the trainer.
+- `load_model_and_tokenizer`, `lora_config`, `device_settings`: model side.
+- `run_trainer` / `train_with`: build one TRL trainer, train, save `output_dir/final`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Protocol
+
+import torch
+from datasets import Dataset
+from peft import AutoPeftModelForCausalLM, AutoPeftModelForSequenceClassification, LoraConfig
+from transformers import (
+    AutoModelForCausalLM,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    Trainer,
+    TrainerCallback,
+    TrainerControl,
+    TrainerState,
+    TrainingArguments,
+)
+
+ModelKind = Literal["causal", "reward"]
+
+# Fields of our configs that are ours, not TRL's: everything else is passed through to the TRL config.
+LOCAL_FIELDS = frozenset({"model_name_or_path", "use_lora", "lora_r", "lora_alpha", "lora_dropout"})
+
+
+def param(
+    default: Any,
+    help: str,
+    *,
+    choices: list[str] | None = None,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> Any:
+    """A dataclass field carrying its own help text (and bounds or choices, for the JSON schema)."""
+    metadata: dict[str, Any] = {"help": help}
+    if choices is not None:
+        metadata["choices"] = choices
+    if minimum is not None:
+        metadata["min"] = minimum
+    if maximum is not None:
+        metadata["max"] = maximum
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(kw_only=True)
+class CommonConfig:
+    """Fields every algorithm shares. Defaults are TRL's (LoRA defaults: `trl.ModelConfig`'s)."""
+
+    trl_config: ClassVar[type[TrainingArguments]] = TrainingArguments
+
+    model_name_or_path: str = field(
+        metadata={"help": "Local directory or hub id of the model to start from; set by the worker, not the user."}
+    )
+    learning_rate: float = param(5e-5, "Initial learning rate for AdamW.", minimum=0)
+    num_train_epochs: float = param(3.0, "Number of passes over the training data (ignored when max_steps > 0).", minimum=0)
+    max_steps: int = param(-1, "If > 0, total number of optimizer steps; overrides num_train_epochs.", minimum=-1)
+    per_device_train_batch_size: int = param(8, "Batch size per device for training.", minimum=1)
+    gradient_accumulation_steps: int = param(1, "Number of batches to accumulate before an optimizer step.", minimum=1)
+    seed: int = param(42, "Random seed set at the start of training.", minimum=0)
+    save_steps: int = param(500, "Save a resumable checkpoint every this many optimizer steps.", minimum=1)
+    logging_steps: int = param(10, "Log (and report progress metrics) every this many optimizer steps.", minimum=1)
+    max_length: int = param(1024, "Maximum length in tokens of a tokenized sequence.", minimum=1)
+    use_lora: bool = param(False, "Train a LoRA adapter on all linear layers instead of the full model.")
+    lora_r: int = param(16, "LoRA rank.", minimum=1)
+    lora_alpha: int = param(32, "LoRA scaling factor alpha.", minimum=1)
+    lora_dropout: float = param(0.05, "Dropout probability on the LoRA layers.", minimum=0, maximum=1)
+
+
+def passthrough_fields(config_cls: type[CommonConfig]) -> list[str]:
+    """Names of the fields of `config_cls` that go to its TRL config class unchanged."""
+    return [f.name for f in dataclasses.fields(config_cls) if f.name not in LOCAL_FIELDS]
+
+
+def device_settings() -> dict[str, Any]:
+    """bf16 and gradient checkpointing only on CUDA; plain fp32 on CPU (TRL defaults both to on)."""
+    cuda = torch.cuda.is_available()
+    return {
+        "bf16": cuda and torch.cuda.is_bf16_supported(),
+        "gradient_checkpointing": cuda,
+        "use_cpu": not cuda,
+    }
+
+
+def to_trl_config(config: CommonConfig, output_dir: str | Path, **overrides: Any) -> TrainingArguments:
+    """Build `config.trl_config` from our config: pass-through fields, device settings, quiet reporting."""
+    trl_cls = type(config).trl_config
+    known = {f.name for f in dataclasses.fields(trl_cls)}
+    names = passthrough_fields(type(config))
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(f"{trl_cls.__name__} has no field(s) {unknown}")
+    kwargs: dict[str, Any] = {name: getattr(config, name) for name in names}
+    kwargs.update(device_settings())
+    kwargs.update(output_dir=str(output_dir), report_to=[], disable_tqdm=True, dataloader_num_workers=0)
+    kwargs.update(overrides)
+    return trl_cls(**kwargs)
+
+
+def load_model_and_tokenizer(
+    name_or_path: str | Path, kind: ModelKind = "causal"
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load a model (fp32, as TRL does) and its tokenizer from a directory or hub id.
+
+    A LoRA adapter directory (one with `adapter_config.json`) is loaded onto its base and merged, so
+    what comes back is always a plain model. Reward models have one output (`num_labels=1`).
+    """
+    tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    kwargs: dict[str, Any] = {"dtype": torch.float32}
+    if kind == "reward":
+        kwargs["num_labels"] = 1
+    if (Path(name_or_path) / "adapter_config.json").exists():
+        peft_auto = AutoPeftModelForCausalLM if kind == "causal" else AutoPeftModelForSequenceClassification
+        model = peft_auto.from_pretrained(name_or_path, **kwargs).merge_and_unload()
+    else:
+        auto = AutoModelForCausalLM if kind == "causal" else AutoModelForSequenceClassification
+        model = auto.from_pretrained(name_or_path, **kwargs)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+def lora_config(config: CommonConfig, kind: ModelKind = "causal") -> LoraConfig | None:
+    """The peft `LoraConfig` for `config`, or None when `use_lora` is off."""
+    if not config.use_lora:
+        return None
+    return LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules="all-linear",
+        task_type="CAUSAL_LM" if kind == "causal" else "SEQ_CLS",
+    )
+
+
+class ProgressCallback(Protocol):
+    """Called with (global step, max steps, new metrics); return False to ask training to stop.
+
+    It is called at the end of every optimizer step with empty metrics, and again with the logged
+    metrics (loss, learning rate, ...) every `logging_steps`.
+    """
+
+    def __call__(self, step: int, max_steps: int, metrics: dict[str, float]) -> bool: ...
+
+
+def _keep_going(step: int, max_steps: int, metrics: dict[str, float]) -> bool:
+    return True
+
+
+class ProgressAdapter(TrainerCallback):
+    """A transformers `TrainerCallback` that forwards progress to a `ProgressCallback`."""
+
+    def __init__(self, callback: ProgressCallback | None = None) -> None:
+        self.callback = callback or _keep_going
+        self.stopped = False
+
+    def _report(self, state: TrainerState, control: TrainerControl, metrics: dict[str, float]) -> None:
+        if not self.callback(state.global_step, state.max_steps, metrics):
+            self.stopped = True
+            control.should_training_stop = True
+
+    def on_step_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        self._report(state, control, {})
+
+    def on_log(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        logs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._report(state, control, _numbers(logs or {}))
+
+
+def _numbers(values: dict[str, Any]) -> dict[str, float]:
+    return {k: v for k, v in values.items() if isinstance(v, int | float)}
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced: where it stopped, its last metrics and the saved model."""
+
+    final_step: int
+    metrics: dict[str, float]
+    model_dir: str
+    stopped_early: bool
+
+
+def train_with(
+    trainer: Trainer, output_dir: str | Path, resume_from_checkpoint: str | Path | None = None
+) -> TrainResult:
+    """Train (or resume), evaluate if the trainer has an eval set, and save to `output_dir/final`.
+
+    With LoRA the adapter is saved (not merged); otherwise the full model. The tokenizer goes with
+    it either way. Metrics: the last logged training values, the run summary and any `eval_*`.
+    """
+    progress = next((c for c in trainer.callback_handler.callbacks if isinstance(c, ProgressAdapter)), None)
+    output = trainer.train(resume_from_checkpoint=str(resume_from_checkpoint) if resume_from_checkpoint else None)
+    metrics: dict[str, float] = {}
+    for logged in trainer.state.log_history:
+        metrics.update(_numbers(logged))
+    metrics.update(_numbers(output.metrics))
+    if trainer.eval_dataset is not None:
+        metrics.update(_numbers(trainer.evaluate()))
+    model_dir = Path(output_dir) / "final"
+    trainer.save_model(str(model_dir))
+    return TrainResult(
+        final_step=trainer.state.global_step,
+        metrics=metrics,
+        model_dir=str(model_dir),
+        stopped_early=progress is not None and progress.stopped,
+    )
+
+
+def run_trainer(
+    trainer_cls: type[Trainer],
+    config: CommonConfig,
+    kind: ModelKind,
+    train_dataset: Dataset,
+    output_dir: str | Path,
+    callback: ProgressCallback | None,
+    eval_dataset: Dataset | None,
+    resume_from_checkpoint: str | Path | None,
+    **trainer_kwargs: Any,
+) -> TrainResult:
+    """Load `config.model_name_or_path`, build `trainer_cls` the way every TRL trainer takes it, train."""
+    model, tokenizer = load_model_and_tokenizer(config.model_name_or_path, kind)
+    trainer = trainer_cls(
+        model=model,
+        args=to_trl_config(config, output_dir),
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=tokenizer,
+        peft_config=lora_config(config, kind),
+        callbacks=[ProgressAdapter(callback)],
+        **trainer_kwargs,
+    )
+    return train_with(trainer, output_dir, resume_from_checkpoint)

@@ -1,0 +1,1 @@
+"""Training domain: model registry, dataset snapshots, jobs (models arrive with the training issue)."""
