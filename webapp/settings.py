@@ -4,6 +4,7 @@ Embedded default: SQLite and Celery's filesystem broker under var/.
 Real stack: DATABASE_URL (Postgres) and REDIS_URL (Redis as broker, result backend and cache).
 """
 
+import os
 import secrets
 from pathlib import Path
 
@@ -90,8 +91,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    # a file (not :memory:) so that threads and worker processes see the same test database
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    # a file (not :memory:) so that threads and worker processes see the same test database;
+    # one per test process, so that two test runs on one machine never share it
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
