@@ -66,7 +66,9 @@ class CommonConfig:
         metadata={"help": "Local directory or hub id of the model to start from; set by the worker, not the user."}
     )
     learning_rate: float = param(5e-5, "Initial learning rate for AdamW.", minimum=0)
-    num_train_epochs: float = param(3.0, "Number of passes over the training data (ignored when max_steps > 0).", minimum=0)
+    num_train_epochs: float = param(
+        3.0, "Number of passes over the training data (ignored when max_steps > 0).", minimum=0
+    )
     max_steps: int = param(-1, "If > 0, total number of optimizer steps; overrides num_train_epochs.", minimum=-1)
     per_device_train_batch_size: int = param(8, "Batch size per device for training.", minimum=1)
     gradient_accumulation_steps: int = param(1, "Number of batches to accumulate before an optimizer step.", minimum=1)
@@ -86,11 +88,15 @@ def passthrough_fields(config_cls: type[CommonConfig]) -> list[str]:
 
 
 def device_settings() -> dict[str, Any]:
-    """bf16 and gradient checkpointing only on CUDA; plain fp32 on CPU (TRL defaults both to on)."""
+    """bf16 and activation (gradient) checkpointing only on CUDA; plain fp32 on CPU.
+
+    TRL defaults both to on. Transformers 5 renamed `gradient_checkpointing` to
+    `activation_checkpointing` and warns on the old name, which TRL's configs still set.
+    """
     cuda = torch.cuda.is_available()
     return {
         "bf16": cuda and torch.cuda.is_bf16_supported(),
-        "gradient_checkpointing": cuda,
+        "activation_checkpointing": cuda,
         "use_cpu": not cuda,
     }
 
@@ -110,6 +116,11 @@ def to_trl_config(config: CommonConfig, output_dir: str | Path, **overrides: Any
     return trl_cls(**kwargs)
 
 
+def is_adapter_dir(name_or_path: str | Path) -> bool:
+    """True for a directory holding a peft adapter rather than a full model."""
+    return (Path(name_or_path) / "adapter_config.json").is_file()
+
+
 def load_model_and_tokenizer(
     name_or_path: str | Path, kind: ModelKind = "causal"
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
@@ -124,7 +135,7 @@ def load_model_and_tokenizer(
     kwargs: dict[str, Any] = {"dtype": torch.float32}
     if kind == "reward":
         kwargs["num_labels"] = 1
-    if (Path(name_or_path) / "adapter_config.json").exists():
+    if is_adapter_dir(name_or_path):
         peft_auto = AutoPeftModelForCausalLM if kind == "causal" else AutoPeftModelForSequenceClassification
         model = peft_auto.from_pretrained(name_or_path, **kwargs).merge_and_unload()
     else:
@@ -154,7 +165,7 @@ class ProgressCallback(Protocol):
     metrics (loss, learning rate, ...) every `logging_steps`.
     """
 
-    def __call__(self, step: int, max_steps: int, metrics: dict[str, float]) -> bool: ...
+    def __call__(self, step: int, max_steps: int, metrics: dict[str, float], /) -> bool: ...
 
 
 def _keep_going(step: int, max_steps: int, metrics: dict[str, float]) -> bool:

@@ -35,7 +35,9 @@ class KTOConfig(CommonConfig):
     per_device_train_batch_size: int = param(
         8, "Batch size per device for training; KTO needs at least 2 to estimate its KL term.", minimum=2
     )
-    beta: float = param(0.1, "Strength of the pull towards the reference model: higher beta, less deviation.", minimum=0)
+    beta: float = param(
+        0.1, "Strength of the pull towards the reference model: higher beta, less deviation.", minimum=0
+    )
     desirable_weight: float = param(
         1.0, "Weight of the loss on desirable (label True) examples, to counter class imbalance.", minimum=0
     )

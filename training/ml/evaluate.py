@@ -1,0 +1,137 @@
+"""Evaluation math, written once and plainly.
+
+Prompts and responses are plain strings or conversations (lists of `{role, content}`): a
+conversational prompt is rendered with the chat template (ending in the generation prompt), and a
+string response to it becomes one assistant message. Rows are dicts with `prompt`, `chosen`,
+`rejected`, as in a preference dataset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from peft import AutoPeftModelForCausalLM
+from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from trl.data_utils import common_prefix_length
+
+from .common import is_adapter_dir, load_model_and_tokenizer
+
+Text = str | list[dict[str, str]]
+
+
+def pairwise_accuracy(chosen_scores: Sequence[float], rejected_scores: Sequence[float]) -> float:
+    """Fraction of pairs where the chosen score is strictly higher; a tie counts as half a pair."""
+    if len(chosen_scores) != len(rejected_scores) or not chosen_scores:
+        raise ValueError("need two score lists of the same, non-zero length")
+    points = sum(1.0 if c > r else 0.5 if c == r else 0.0 for c, r in zip(chosen_scores, rejected_scores))
+    return points / len(chosen_scores)
+
+
+def dpo_implicit_reward(policy_logp: float, ref_logp: float, beta: float) -> float:
+    """DPO's implicit reward of a response: beta * (log pi(y|x) - log pi_ref(y|x))."""
+    return beta * (policy_logp - ref_logp)
+
+
+def response_logprob(logits: torch.Tensor, input_ids: torch.Tensor, response_start: int) -> float:
+    """Sum of log p(token_t | tokens before t) over the response tokens t >= response_start.
+
+    `logits` is (T, V) for `input_ids` (T,); position t - 1 predicts token t, so the logits at the
+    positions predicting prompt tokens are never read.
+    """
+    if not 1 <= response_start <= len(input_ids):
+        raise ValueError("the response must start after at least one prompt token")
+    logps = torch.log_softmax(logits[:-1].float(), dim=-1)
+    token_logps = logps.gather(-1, input_ids[1:, None]).squeeze(-1)  # entry t - 1: log p(token t)
+    return token_logps[response_start - 1 :].sum().item()
+
+
+def encode_pair(tokenizer: PreTrainedTokenizerBase, prompt: Text, response: Text) -> tuple[list[int], int]:
+    """Token ids of prompt + response, and the index where the response starts.
+
+    As in TRL's DPO tokenization, the response starts where the tokenized prompt and the tokenized
+    whole first differ. No EOS is appended to a plain-text response.
+    """
+    if isinstance(prompt, list):
+        messages = response if isinstance(response, list) else [{"role": "assistant", "content": response}]
+        prompt_ids = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, return_dict=True)["input_ids"]
+        ids = tokenizer.apply_chat_template(prompt + messages, return_dict=True)["input_ids"]
+    else:
+        if not isinstance(response, str):
+            raise TypeError("a plain-text prompt needs a plain-text response")
+        prompt_ids = tokenizer(prompt)["input_ids"]
+        ids = tokenizer(prompt + response)["input_ids"]
+    return list(ids), common_prefix_length(list(prompt_ids), list(ids))
+
+
+@torch.no_grad()
+def sequence_logprob(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompt: Text, response: Text) -> float:
+    """log pi(response | prompt): the summed log-probabilities of the response tokens only."""
+    ids, start = encode_pair(tokenizer, prompt, response)
+    input_ids = torch.tensor(ids, device=model.device)
+    logits = model(input_ids=input_ids[None]).logits[0]
+    return response_logprob(logits, input_ids, start)
+
+
+@torch.no_grad()
+def reward_score(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompt: Text, response: Text) -> float:
+    """The reward model's score of prompt + response, tokenized as TRL's RewardTrainer does."""
+    if isinstance(prompt, list):
+        messages = response if isinstance(response, list) else [{"role": "assistant", "content": response}]
+        ids = tokenizer.apply_chat_template(prompt + messages, return_dict=True)["input_ids"]
+    else:
+        text = f"{prompt}{response}"
+        eos = tokenizer.eos_token or ""
+        ids = tokenizer(text if text.endswith(eos) else text + eos)["input_ids"]
+    input_ids = torch.tensor([list(ids)], device=model.device)
+    return model(input_ids=input_ids).logits[0, 0].item()
+
+
+def reward_model_accuracy(model_dir: str | Path, rows: Iterable[dict[str, Any]]) -> float:
+    """Pairwise accuracy of a reward model: score(prompt + chosen) > score(prompt + rejected)."""
+    model, tokenizer = load_model_and_tokenizer(model_dir, "reward")
+    model.eval()
+    rows = list(rows)
+    chosen = [reward_score(model, tokenizer, row["prompt"], row["chosen"]) for row in rows]
+    rejected = [reward_score(model, tokenizer, row["prompt"], row["rejected"]) for row in rows]
+    return pairwise_accuracy(chosen, rejected)
+
+
+def _pair_logps(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, rows: list[dict[str, Any]]
+) -> list[tuple[float, float]]:
+    return [
+        (
+            sequence_logprob(model, tokenizer, row["prompt"], row["chosen"]),
+            sequence_logprob(model, tokenizer, row["prompt"], row["rejected"]),
+        )
+        for row in rows
+    ]
+
+
+def dpo_accuracy(
+    policy_dir: str | Path, ref_dir: str | Path | None, rows: Iterable[dict[str, Any]], beta: float
+) -> float:
+    """Fraction of rows where DPO's implicit reward of chosen beats that of rejected (ties: half).
+
+    `ref_dir=None` is for a LoRA adapter in `policy_dir`: the reference is its base model, with the
+    adapter disabled.
+    """
+    rows = list(rows)
+    tokenizer = AutoTokenizer.from_pretrained(policy_dir)
+    if ref_dir is None:
+        if not is_adapter_dir(policy_dir):
+            raise ValueError("ref_dir is needed unless policy_dir holds a LoRA adapter")
+        peft_model = AutoPeftModelForCausalLM.from_pretrained(policy_dir, dtype=torch.float32)
+        peft_model.eval()
+        policy = _pair_logps(peft_model, tokenizer, rows)
+        with peft_model.disable_adapter():
+            ref = _pair_logps(peft_model, tokenizer, rows)
+    else:
+        policy = _pair_logps(load_model_and_tokenizer(policy_dir)[0].eval(), tokenizer, rows)
+        ref = _pair_logps(load_model_and_tokenizer(ref_dir)[0].eval(), tokenizer, rows)
+    chosen = [dpo_implicit_reward(p[0], r[0], beta) for p, r in zip(policy, ref)]
+    rejected = [dpo_implicit_reward(p[1], r[1], beta) for p, r in zip(policy, ref)]
+    return pairwise_accuracy(chosen, rejected)
