@@ -68,7 +68,14 @@ class Prompt(models.Model):
     external_id = models.CharField(max_length=200, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     split = models.CharField(max_length=8, choices=Split.choices, default=Split.TRAIN)
+    content_hash = models.CharField(
+        max_length=64, blank=True, editable=False,
+        help_text="sha256 of the prompt's content, set by importers so a re-imported prompt is reused.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "content_hash"], name="prompt_content")]
 
     def __str__(self) -> str:
         return (self.text or (self.conversation or [{}])[-1].get("content", ""))[:80]
@@ -185,3 +192,24 @@ class Judgment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.annotator}: {self.choice} on {self.item_id}"
+
+
+class ImportBatch(models.Model):
+    """One imported file: remembered by its sha256, so importing the same bytes again adds nothing."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_batches")
+    file_name = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64)
+    format = models.CharField(max_length=16)
+    options = models.JSONField(default=dict, blank=True, help_text="Column mapping and flags the import ran with.")
+    counts = models.JSONField(default=dict, blank=True, help_text="prompts, items, judgments created; rows skipped.")
+    skipped = models.JSONField(default=list, blank=True, help_text="The rows left out by --skip-invalid, with reasons.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "sha256"], name="one_import_per_file_and_project")]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} into {self.project}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from labeling import views
+from labeling import data_views, views
 
 app_name = "labeling"
 
@@ -13,4 +13,12 @@ urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),
     path("projects/new/", views.project_create, name="project_create"),
     path("projects/<slug:slug>/", views.project_detail, name="project"),
+]
+
+urlpatterns += [  # data in and out: import, export, snapshots (labeling/data_views.py)
+    path("projects/<slug:slug>/import/", data_views.import_data, name="import"),
+    path("projects/<slug:slug>/import/confirm/", data_views.import_confirm, name="import_confirm"),
+    path("projects/<slug:slug>/export/", data_views.export_data, name="export"),
+    path("projects/<slug:slug>/snapshots/", data_views.snapshots, name="snapshots"),
+    path("projects/<slug:slug>/snapshots/<int:pk>/download/", data_views.snapshot_download, name="snapshot_download"),
 ]

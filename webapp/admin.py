@@ -17,3 +17,18 @@ class WorkbenchAdminSite(admin.AdminSite):
             return inner(request, *args, **kwargs)
 
         return update_wrapper(wrapper, inner)
+
+
+from webapp.models import ApiToken  # noqa: E402  (the site class above must exist before admin.site resolves)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are issued with `manage.py create_api_token USERNAME`; here they can be seen and revoked."""
+
+    list_display = ["prefix", "user", "name", "created_at", "last_used_at"]
+    readonly_fields = ["prefix", "created_at", "last_used_at"]
+    search_fields = ["user__username", "name", "prefix"]
+
+    def has_add_permission(self, request):
+        return False

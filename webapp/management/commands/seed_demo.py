@@ -1,7 +1,9 @@
-"""Seed a demo: a pairwise and a binary project, one researcher and two annotators. Safe to run twice."""
+"""Seed a demo: a pairwise and a binary project, one researcher and two annotators, and the tiny
+models `tiny-policy` and `tiny-reward` built locally. Safe to run twice."""
 
 import random
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand
@@ -23,7 +25,10 @@ Keys: `1` left, `2` right, `3` tie, `4` both bad, `s` skip.
 
 
 class Command(BaseCommand):
-    help = "Create demo users and projects (idempotent) and print the logins."
+    help = "Create demo users, projects and tiny models (idempotent) and print the logins."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--no-models", action="store_true", help="skip building the tiny models (needs torch)")
 
     @transaction.atomic
     def handle(self, *args, **options):
@@ -69,6 +74,18 @@ class Command(BaseCommand):
             for user, role in users.values():
                 Membership.objects.get_or_create(project=project, user=user, defaults={"role": role})
 
+        if not options["no_models"]:
+            self._tiny_models(rows)
         self.stdout.write("Demo logins (username / password):")
         for username, password, role in USERS:
             self.stdout.write(f"  {username} / {password}   ({role})")
+
+    def _tiny_models(self, rows):
+        from training.job_services import register_model
+        from workers.demo import build_tiny_models
+
+        texts = [text for row in rows for text in row.values()] + GUIDELINES.splitlines()
+        paths = build_tiny_models(settings.VAR_DIR / "models", texts)
+        register_model(name="tiny-policy", base=paths["tiny-policy"], kind="policy")
+        register_model(name="tiny-reward", base=paths["tiny-reward"], kind="reward")
+        self.stdout.write(f"Tiny models: tiny-policy, tiny-reward under {settings.VAR_DIR / 'models'}")
