@@ -27,7 +27,7 @@ run: seed
 	@echo "Starting web + worker on embedded defaults (SQLite + filesystem broker under var/)"
 	@echo "Open http://127.0.0.1:$(PORT)/  (Ctrl-C stops both)"
 	@trap 'kill 0' INT TERM EXIT; \
-	DEBUG=$${DEBUG:-true} $(VENV)/bin/celery -A webapp worker -Q default,gpu --concurrency 1 --loglevel warning & \
+	DEBUG=$${DEBUG:-true} $(VENV)/bin/celery -A webapp worker -B -Q default,gpu --concurrency 1 --loglevel warning --schedule var/celerybeat-schedule & \
 	DEBUG=$${DEBUG:-true} $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 # The suite on the stack the environment names (CI: Postgres + Redis), then everything that

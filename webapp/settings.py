@@ -94,6 +94,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # a file (not :memory:) so that threads and worker processes see the same test database;
     # one per test process, so that two test runs on one machine never share it
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and envbool("DB_PREPARED_STATEMENTS", True):
+    # Performance: bind parameters on the server and let psycopg prepare a statement once it has
+    # run 5 times on a connection (connections persist, CONN_MAX_AGE), so Postgres stops parsing
+    # and planning the annotation loop's queries on every request: planning the lease query
+    # alone costs more than running it. Turn off behind a transaction-mode pooler (pgbouncer).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -145,3 +151,10 @@ CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cook
 
 # Annotation: how long a lease on an item lasts before it returns to the pool.
 LEASE_SECONDS = envint("LEASE_SECONDS", 30 * 60)
+
+# Queues: light work, and training/generation (run a worker with -Q gpu on a GPU machine).
+CELERY_TASK_DEFAULT_QUEUE = envstr("CELERY_DEFAULT_QUEUE", "default")
+TRAINING_QUEUE = envstr("TRAINING_QUEUE", "gpu")
+# A running job's worker beats this often; a job silent for 1.5 periods is failed ("worker lost")
+# by the periodic check (every quarter period), so a dead worker is noticed within two periods.
+TRAINING_HEARTBEAT_SECONDS = envint("TRAINING_HEARTBEAT_SECONDS", 10)

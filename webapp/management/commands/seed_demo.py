@@ -81,7 +81,7 @@ class Command(BaseCommand):
             self.stdout.write(f"  {username} / {password}   ({role})")
 
     def _tiny_models(self, rows):
-        from training.job_services import register_model
+        from training.services import register_model
         from workers.demo import build_tiny_models
 
         texts = [text for row in rows for text in row.values()] + GUIDELINES.splitlines()

@@ -1,0 +1,46 @@
+import json
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from training import configs, services
+from training.models import DatasetSnapshot, ModelVersion, TrainingJob
+
+
+class Command(BaseCommand):
+    help = "Queue a training job for the running workers; with --wait, print its final state as JSON."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--algorithm", required=True, choices=list(configs.ALGORITHM_LABELS))
+        parser.add_argument("--base", required=True, help="name of a registered ModelVersion")
+        parser.add_argument("--snapshot", required=True, type=int, help="DatasetSnapshot id")
+        parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a config setting; repeatable")
+        parser.add_argument("--wait", action="store_true", help="wait for the job to finish")
+        parser.add_argument("--timeout", type=float, default=24 * 3600, help="seconds to wait at most")
+
+    def handle(self, *args, **opts):
+        base = ModelVersion.objects.filter(name=opts["base"]).first()
+        if base is None:
+            raise CommandError(f"--base: no model named {opts['base']!r}; see `register_model`")
+        snapshot = DatasetSnapshot.objects.filter(pk=opts["snapshot"]).first()
+        if snapshot is None:
+            raise CommandError(f"--snapshot: no snapshot with id {opts['snapshot']}")
+        overrides = {}
+        for item in opts["set"]:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise CommandError(f"--set {item!r}: expected KEY=VALUE")
+            overrides[key.strip()] = value
+        try:
+            job = services.launch_job(algorithm=opts["algorithm"], base_model=base, snapshot=snapshot, overrides=overrides)
+        except configs.ConfigError as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(f"queued job {job.pk}")
+        if opts["wait"]:
+            deadline = time.monotonic() + opts["timeout"]
+            while not job.is_finished and time.monotonic() < deadline:
+                time.sleep(1)
+                job.refresh_from_db()
+        output = ModelVersion.objects.filter(produced_by=job).values_list("name", flat=True).first()
+        last = job.metrics[-1] if job.metrics else {}
+        self.stdout.write(json.dumps({"job": job.pk, "status": job.status, "output_model": output, "metrics": last}))
