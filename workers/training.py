@@ -55,8 +55,9 @@ def _beat(job_id: int, stop: threading.Event) -> None:
 
 
 def latest_checkpoint(output_dir: Path) -> Path | None:
-    checkpoints = sorted(output_dir.glob("checkpoint-*"), key=lambda p: int(p.name.rsplit("-", 1)[1]))
-    return checkpoints[-1] if checkpoints else None
+    """The newest complete checkpoint: a worker killed while saving leaves one without its trainer state."""
+    complete = [p for p in output_dir.glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
+    return max(complete, key=lambda p: int(p.name.rsplit("-", 1)[1]), default=None)
 
 
 def _evaluate(job: TrainingJob, model_dir: str, test_rows: list[dict]) -> dict:
