@@ -3,7 +3,8 @@
 One assignment function (`lease_next_item`) and one submit function (`submit_judgment`).
 Both run in one transaction each; correctness under concurrency rests on the item's row lock:
 - Postgres: candidates are locked with SELECT ... FOR UPDATE SKIP LOCKED, so two annotators
-  never lock the same item, and the item is re-counted after the lock is held;
+  never lock the same item, and the item is re-counted after the lock is held; a submit takes
+  the same lock with its conditional UPDATE of the item's count;
 - SQLite: every transaction begins IMMEDIATE (settings), so there is one writer at a time.
 """
 
@@ -38,22 +39,36 @@ def _active_leases(now):
     return Q(state=Assignment.State.OPEN, expires_at__gt=now)
 
 
+_CONTENT = ("item__prompt", "item__response_a", "item__response_b")  # what the workspace shows
+
+
+def _open_lease(project: Project, user, now) -> Assignment | None:
+    """The annotator's live lease in `project` (the oldest, if a double click took two)."""
+    lease = (
+        Assignment.objects.filter(project=project, annotator=user)
+        .filter(_active_leases(now))
+        .select_related(*_CONTENT)
+        .order_by("leased_at")
+        .first()
+    )
+    if lease is not None:
+        lease.project = project
+    return lease
+
+
 def lease_next_item(project: Project, user) -> Assignment | None:
     """The annotator's open lease in `project`, or a new lease on the item that needs it most.
 
-    Returns None when nothing is left for this annotator.
+    Returns None when nothing is left for this annotator. The lease comes with its item's prompt
+    and responses loaded.
     """
     now = timezone.now()
+    mine = _open_lease(project, user, now)  # the common case (a reload, the GET after a swap): one read
+    if mine is not None:
+        return mine
+    # Two requests of one annotator at once (a double click) may each take a lease here: harmless,
+    # the earlier is served first and the other next (a judgment stays unique per item and annotator).
     with transaction.atomic():
-        mine = (
-            Assignment.objects.filter(project=project, annotator=user)
-            .filter(_active_leases(now))
-            .select_related("item__prompt", "item__response_a", "item__response_b")
-            .order_by("leased_at")
-            .first()
-        )
-        if mine is not None:
-            return mine
         busy = Assignment.objects.filter(item=OuterRef("pk")).filter(_active_leases(now))
         seen_by_me = Assignment.objects.filter(item=OuterRef("pk"), annotator=user).exclude(
             state=Assignment.State.OPEN, expires_at__lte=now
@@ -61,42 +76,63 @@ def lease_next_item(project: Project, user) -> Assignment | None:
         candidates = (
             Item.objects.filter(project=project, judgment_count__lt=project.overlap)
             .exclude(Exists(seen_by_me))
+            .select_related("prompt", "response_a", "response_b")
             .order_by("judgment_count", "id")
         )
         # Fast path: items with nobody on them. Slow path: items that can take one more lease.
         full: list[int] = []  # locked, but every slot taken by a live lease
         for queryset in (candidates.exclude(Exists(busy)), candidates):
+            locked = queryset.select_for_update(skip_locked=True, of=("self",))
             while len(full) < 50:
-                locked = queryset.exclude(id__in=full).select_for_update(skip_locked=True, of=("self",))
-                item_id = locked.values_list("id", flat=True).first()
-                if item_id is None:
+                item = (locked.exclude(id__in=full) if full else locked).first()
+                if item is None:
                     break
-                if _has_free_slot(item_id, project.overlap, now):
-                    return _take_lease(project, user, item_id, now)
-                full.append(item_id)
+                if _has_free_slot(item, project.overlap, now):
+                    return _take_lease(project, user, item, now)
+                full.append(item.pk)
     return None
 
 
-def _has_free_slot(item_id: int, overlap: int, now) -> bool:
-    """Re-count under the item's lock: judgments plus live leases must stay below k."""
-    item = Item.objects.filter(pk=item_id).values("judgment_count").get()
-    leases = Assignment.objects.filter(item_id=item_id).filter(_active_leases(now)).count()
-    return item["judgment_count"] + leases < overlap
+def _has_free_slot(item: Item, overlap: int, now) -> bool:
+    """Judgments plus live leases must stay below k, counted under the item's lock.
+
+    `item` came from SELECT ... FOR UPDATE, which returns the newest committed version of the row,
+    so its judgment_count is current. The leases are counted in a statement of their own, so that
+    it sees leases committed after the candidate query took its snapshot.
+    """
+    leases = Assignment.objects.filter(item_id=item.pk).filter(_active_leases(now)).count()
+    return item.judgment_count + leases < overlap
 
 
-def _take_lease(project: Project, user, item_id: int, now) -> Assignment:
-    lease, _ = Assignment.objects.update_or_create(
-        item_id=item_id,
+def _take_lease(project: Project, user, item: Item, now) -> Assignment:
+    """Insert the lease, or revive this annotator's expired one on the item: one statement."""
+    lease = Assignment(
+        item=item,
         annotator=user,
-        defaults={
-            "project": project,
-            "state": Assignment.State.OPEN,
-            "a_on_left": random.random() < 0.5,
-            "leased_at": now,
-            "expires_at": now + timedelta(seconds=settings.LEASE_SECONDS),
-        },
+        project=project,
+        state=Assignment.State.OPEN,
+        a_on_left=random.random() < 0.5,
+        leased_at=now,
+        expires_at=now + timedelta(seconds=settings.LEASE_SECONDS),
     )
-    return Assignment.objects.select_related("item__prompt", "item__response_a", "item__response_b").get(pk=lease.pk)
+    Assignment.objects.bulk_create(
+        [lease],
+        update_conflicts=True,
+        unique_fields=["item", "annotator"],
+        update_fields=["project", "state", "a_on_left", "leased_at", "expires_at"],
+    )
+    assert lease.pk is not None  # set from RETURNING (Postgres; SQLite >= 3.35)
+    return lease
+
+
+def _stored_answer(assignment: Assignment, client_token: str) -> Judgment | None:
+    """The judgment a resubmission refers to: same client token, or same annotator on the same item."""
+    existing = Judgment.objects.filter(
+        Q(client_token=client_token) | Q(item_id=assignment.item_id, annotator_id=assignment.annotator_id)
+    ).first()
+    if existing is not None and (existing.item_id != assignment.item_id or existing.annotator_id != assignment.annotator_id):
+        raise SubmitError("this client token was already used for another answer")
+    return existing
 
 
 def submit_judgment(
@@ -112,6 +148,11 @@ def submit_judgment(
 
     A resubmission (same client token, or the same annotator on the same item) returns the
     stored judgment. A late submit (lease expired) is kept while the item still needs judgments.
+
+    Three writes in one transaction: the item's count (+1 only while it is short of k; this takes
+    the item's row lock, which serialises every submit on the item), the judgment, the lease.
+    A resubmission breaks a unique constraint on the judgment, so it rolls back whole and returns
+    the stored row.
     """
     project = assignment.project
     allowed = Judgment.PAIRWISE_CHOICES if project.is_pairwise else Judgment.BINARY_CHOICES
@@ -128,40 +169,38 @@ def submit_judgment(
 
     try:
         with transaction.atomic():
-            # The item's row lock serialises every submit on this item.
-            item = Item.objects.select_for_update().get(pk=assignment.item_id)
-            existing = Judgment.objects.filter(
-                Q(client_token=client_token) | Q(item=item, annotator_id=assignment.annotator_id)
-            ).first()
-            if existing is not None:
-                if existing.item_id != item.pk or existing.annotator_id != assignment.annotator_id:
-                    raise SubmitError("this client token was already used for another answer")
-                return SubmitResult(existing, created=False)
-            if item.judgment_count >= project.overlap:
-                Assignment.objects.filter(pk=assignment.pk).update(state=Assignment.State.DONE)
-                raise ItemAlreadyComplete(
-                    "Your lease on this item had run out and it has since received all the judgments it needs; "
-                    "your answer was not stored. Here is the next item."
-                )
-            judgment = Judgment.objects.create(
-                item=item,
-                annotator_id=assignment.annotator_id,
-                choice=choice,
-                strength=strength,
-                rationale=rationale.strip(),
-                left=("a" if assignment.a_on_left else "b") if project.is_pairwise else "a",
-                ms_taken=ms_taken,
-                client_token=client_token,
+            counted = Item.objects.filter(pk=assignment.item_id, judgment_count__lt=project.overlap).update(
+                judgment_count=F("judgment_count") + 1
             )
-            Item.objects.filter(pk=item.pk).update(judgment_count=F("judgment_count") + 1)
+            if counted:
+                judgment = Judgment.objects.create(
+                    item_id=assignment.item_id,
+                    annotator_id=assignment.annotator_id,
+                    choice=choice,
+                    strength=strength,
+                    rationale=rationale.strip(),
+                    left=("a" if assignment.a_on_left else "b") if project.is_pairwise else "a",
+                    ms_taken=ms_taken,
+                    client_token=client_token,
+                )
+                Assignment.objects.filter(pk=assignment.pk).update(state=Assignment.State.DONE)
+                return SubmitResult(judgment, created=True)
+            # The item already has k judgments (we hold its lock all the same): is one of them ours?
+            existing = _stored_answer(assignment, client_token)
+            if existing is not None:
+                return SubmitResult(existing, created=False)
             Assignment.objects.filter(pk=assignment.pk).update(state=Assignment.State.DONE)
-            return SubmitResult(judgment, created=True)
     except IntegrityError:
-        # A concurrent twin won the race (only reachable without the row lock): return its row.
-        existing = Judgment.objects.filter(client_token=client_token).first()
+        # A resubmission: the unique constraints refused the second row and the transaction
+        # rolled back, count included. Return the stored one.
+        existing = _stored_answer(assignment, client_token)
         if existing is None:
             raise
         return SubmitResult(existing, created=False)
+    raise ItemAlreadyComplete(
+        "Your lease on this item had run out and it has since received all the judgments it needs; "
+        "your answer was not stored. Here is the next item."
+    )
 
 
 def skip_item(assignment: Assignment, reason: str) -> None:

@@ -47,8 +47,8 @@ def annotate(request, slug):
 @login_required
 @require_POST
 def judge(request, slug, assignment_id):
-    project = selectors.get_project_for_user(request.user, slug)
-    assignment = selectors.get_assignment_for_user(request.user, project, assignment_id)
+    assignment = selectors.get_assignment_for_annotator(request.user, slug, assignment_id)
+    project = assignment.project
     form = JudgmentForm(request.POST)
     if not form.is_valid():
         return HttpResponseBadRequest(f"Invalid answer: {form.errors.as_text()}")
@@ -74,8 +74,8 @@ def judge(request, slug, assignment_id):
 @login_required
 @require_POST
 def skip(request, slug, assignment_id):
-    project = selectors.get_project_for_user(request.user, slug)
-    assignment = selectors.get_assignment_for_user(request.user, project, assignment_id)
+    assignment = selectors.get_assignment_for_annotator(request.user, slug, assignment_id)
+    project = assignment.project
     form = SkipForm(request.POST)
     services.skip_item(assignment, form.cleaned_data["reason"] if form.is_valid() else "")
     return _workspace(request, project) if request.htmx else redirect("labeling:annotate", slug)
