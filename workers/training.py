@@ -12,6 +12,7 @@ import traceback
 from pathlib import Path
 
 from django.conf import settings
+from django.db import connection
 
 from training import services
 from training.models import TrainingJob
@@ -47,11 +48,14 @@ class JobReporter:
 
 def _beat(job_id: int, stop: threading.Event) -> None:
     # twice a period: a beat may come late by a whole period before the job counts as lost
-    while not stop.wait(settings.TRAINING_HEARTBEAT_SECONDS / 2):
-        try:
-            services.heartbeat(job_id)
-        except Exception:  # a missed beat is not fatal; the next one will try again
-            log.exception("heartbeat for job %s failed", job_id)
+    try:
+        while not stop.wait(settings.TRAINING_HEARTBEAT_SECONDS / 2):
+            try:
+                services.heartbeat(job_id)
+            except Exception:  # a missed beat is not fatal; the next one will try again
+                log.exception("heartbeat for job %s failed", job_id)
+    finally:
+        connection.close()  # this thread's own database connection
 
 
 def latest_checkpoint(output_dir: Path) -> Path | None:
