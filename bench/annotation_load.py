@@ -58,10 +58,11 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _stack import postgres_database  # noqa: E402 (bench/ is on sys.path when run as a script)
 
 DEFAULT_DATABASE_URL = "postgres://root@127.0.0.1:5432/bench_load"
 PASSWORD = "bench-password"
@@ -88,24 +89,6 @@ def parse_args() -> argparse.Namespace:
 
 
 # --- database and data (this process, through the ORM) -----------------------------------------
-
-
-def prepare_database() -> tuple[str, bool]:
-    """The URL to use and whether it is our own, freshly created, database."""
-    url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
-    parts = urlsplit(url)
-    if not parts.scheme.startswith("postgres"):
-        sys.exit(f"this benchmark needs Postgres; DATABASE_URL is {url!r}")
-    if os.environ.get("DATABASE_URL"):
-        return url, False
-    import psycopg
-
-    name = parts.path.lstrip("/")
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return url, True
 
 
 _WORDS = (
@@ -518,7 +501,8 @@ def check(data: dict, acks: list[tuple[str, str]], overlap: int) -> dict:
 def main() -> int:
     args = parse_args()
     random.seed(args.seed)
-    database_url, fresh = prepare_database()
+    fresh = not os.environ.get("DATABASE_URL")  # our own database, made anew
+    database_url = postgres_database(DEFAULT_DATABASE_URL, fresh=fresh)
     os.environ["DATABASE_URL"] = database_url
     os.environ["DEBUG"] = "false"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")

@@ -37,10 +37,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _stack import postgres_database  # noqa: E402 (bench/ is on sys.path when run as a script)
 
 DEFAULT_DATABASE_URL = "postgres://root@127.0.0.1:5432/bench_export"
 SLUG = "bench-export"
@@ -69,21 +70,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--refill", action="store_true", help="rebuild the data even when a run of this size left it")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args()
-
-
-def prepare_database() -> str:
-    url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
-    parts = urlsplit(url)
-    if not parts.scheme.startswith("postgres"):
-        sys.exit(f"this benchmark needs Postgres; DATABASE_URL is {url!r}")
-    if not os.environ.get("DATABASE_URL"):
-        import psycopg
-
-        name = parts.path.lstrip("/")
-        with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
-            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-                conn.execute(f'CREATE DATABASE "{name}"')
-    return url
 
 
 # --- data --------------------------------------------------------------------------------------
@@ -224,7 +210,7 @@ def time_export(project_id: int, file_type: str, out: Path):
 
 def main() -> None:
     args = parse_args()
-    os.environ["DATABASE_URL"] = prepare_database()
+    os.environ["DATABASE_URL"] = postgres_database(DEFAULT_DATABASE_URL)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
     import django
 

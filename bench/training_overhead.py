@@ -62,10 +62,11 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _stack import postgres_database  # noqa: E402 (bench/ is on sys.path when run as a script)
 
 DEFAULT_DATABASE_URL = "postgres://root@127.0.0.1:5432/bench_training"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/5"
@@ -151,26 +152,11 @@ def parse_args() -> argparse.Namespace:
 # --- stack ---------------------------------------------------------------------------------------
 
 
-def prepare_database() -> str:
-    url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
-    parts = urlsplit(url)
-    if not parts.scheme.startswith("postgres"):
-        sys.exit(f"this benchmark needs Postgres; DATABASE_URL is {url!r}")
-    if not os.environ.get("DATABASE_URL"):
-        import psycopg
-
-        name = parts.path.lstrip("/")
-        with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
-            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-                conn.execute(f'CREATE DATABASE "{name}"')
-    return url
-
-
 def configure_environment(var_dir: Path) -> dict[str, str]:
     """Environment of this process, the bare run and the worker: same stack, this run's queues."""
     run = uuid.uuid4().hex[:8]
     os.environ.update(
-        DATABASE_URL=prepare_database(),
+        DATABASE_URL=postgres_database(DEFAULT_DATABASE_URL),
         REDIS_URL=os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL,
         VAR_DIR=str(var_dir),
         TRAINING_QUEUE=f"bench-train-{run}",
