@@ -220,8 +220,3 @@ def create_project(*, creator, **fields) -> Project:
         project = Project.objects.create(**fields)
         Membership.objects.create(project=project, user=creator, role=Membership.Role.ADMIN)
     return project
-
-
-def add_member(project: Project, user, role: str = Membership.Role.ANNOTATOR) -> Membership:
-    membership, _ = Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
-    return membership

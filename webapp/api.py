@@ -6,8 +6,6 @@ endpoint is for researchers: a project is fetched through `get_project_for_user(
 Endpoints parse input, call one service or selector, and return.
 """
 
-import os
-import tempfile
 from datetime import datetime
 from typing import Literal
 
@@ -23,6 +21,7 @@ from ninja.files import UploadedFile
 from ninja.security import HttpBearer
 
 from labeling import exporters, importers, services
+from labeling.data_views import export_download
 from labeling.models import Item, Judgment, Project, Prompt
 from labeling.selectors import get_project_for_user, is_researcher, research_projects
 from training.models import DatasetSnapshot
@@ -243,18 +242,7 @@ def list_imports(request, slug: str):
 def export_file(request, slug: str, data: ExportIn):
     """The export as a file download (headers X-Rows and X-Sha256 describe it)."""
     project = _project(request, slug)
-    spec = exporters.ExportSpec(**data.dict())
-    fd, name = tempfile.mkstemp(suffix=f".{spec.file_type}")
-    os.close(fd)
-    try:
-        result = exporters.export(project, spec, name)
-        handle = open(name, "rb")
-    finally:
-        os.unlink(name)
-    response = FileResponse(handle, as_attachment=True, filename=f"{project.slug}-{spec.format}.{spec.file_type}")
-    response["X-Rows"] = str(result.rows)
-    response["X-Sha256"] = result.sha256
-    return response
+    return export_download(project, exporters.ExportSpec(**data.dict()))
 
 
 @api.post("/projects/{slug}/snapshots", response={201: SnapshotOut}, tags=["snapshots"])

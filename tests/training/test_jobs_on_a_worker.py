@@ -7,7 +7,7 @@ import pytest
 
 from tests.training.conftest import wait_for
 from training import services
-from training.models import ModelVersion, TrainingJob
+from training.models import ModelVersion
 
 pytestmark = [pytest.mark.ml, pytest.mark.django_db(transaction=True)]
 

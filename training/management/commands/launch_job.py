@@ -4,7 +4,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from training import configs, services
-from training.models import DatasetSnapshot, ModelVersion, TrainingJob
+from training.models import DatasetSnapshot, ModelVersion
 
 
 class Command(BaseCommand):
