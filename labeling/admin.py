@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from labeling.models import Assignment, Item, Judgment, Membership, Project, Prompt, Response
+from labeling.models import Assignment, DatasetSnapshot, ImportBatch, Item, Judgment, Membership, Project, Prompt, Response
 
 
 class MembershipInline(admin.TabularInline):
@@ -56,3 +56,25 @@ class JudgmentAdmin(admin.ModelAdmin):
     list_display = ["id", "item", "annotator", "choice", "strength", "left", "ms_taken", "source", "created_at"]
     list_filter = ["choice", "source"]
     raw_id_fields = ["item"]
+
+
+@admin.register(DatasetSnapshot)
+class DatasetSnapshotAdmin(admin.ModelAdmin):
+    """Read-only: a snapshot is immutable once made (make them from the dashboard, the CLI or the API)."""
+
+    list_display = ["id", "project", "format", "file_type", "rows", "sha256", "created_by", "created_at"]
+    list_filter = ["format", "file_type", "project"]
+    search_fields = ["sha256"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ImportBatch)
+class ImportBatchAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "file_name", "format", "sha256", "created_by", "created_at"]
+    list_filter = ["format", "project"]
+    readonly_fields = ["sha256", "counts", "skipped"]

@@ -1,5 +1,7 @@
 """The annotation domain: projects, prompts, responses, items, leases and judgments."""
 
+from pathlib import Path
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -213,3 +215,51 @@ class ImportBatch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.file_name} into {self.project}"
+
+
+class DatasetSnapshot(models.Model):
+    """A frozen export of a project's judgments in a TRL format: one stored file, named by its sha256.
+
+    Immutable: once saved, a snapshot is never updated (`save` refuses), so a training job that
+    points at one knows exactly which rows it trained on.
+    """
+
+    class Format(models.TextChoices):
+        PREFERENCE = "preference"
+        UNPAIRED = "unpaired"
+        PROMPTS = "prompts"
+        RAW = "raw"
+
+    class FileType(models.TextChoices):
+        JSONL = "jsonl"
+        PARQUET = "parquet"
+
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="snapshots")
+    format = models.CharField(max_length=16, choices=Format.choices)
+    file_type = models.CharField(max_length=8, choices=FileType.choices)
+    spec = models.JSONField(help_text="Everything that made the file: format, policies, split, seed.")
+    sha256 = models.CharField(max_length=64, db_index=True)
+    rows = models.PositiveIntegerField()
+    size_bytes = models.PositiveBigIntegerField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "training_datasetsnapshot"  # created by the training app before it moved here
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.project} {self.format}.{self.file_type} ({self.sha256[:12]})"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not self._state.adding:
+            raise ValueError("A dataset snapshot is immutable; make a new one instead")
+        super().save(*args, **kwargs)
+
+    @property
+    def path(self) -> Path:
+        return Path(settings.MEDIA_ROOT) / "snapshots" / f"{self.sha256}.{self.file_type}"
+
+    @property
+    def download_name(self) -> str:
+        return f"{self.project.slug}-{self.format}-{self.sha256[:12]}.{self.file_type}"

@@ -1,4 +1,4 @@
-"""Training domain: model registry, dataset snapshots, jobs (models arrive with the training issue)."""
+"""Training domain: the model registry and training jobs (dataset snapshots live in labeling.models)."""
 
 import uuid
 from pathlib import Path
@@ -7,63 +7,28 @@ from django.conf import settings
 from django.db import models
 
 
-class DatasetSnapshot(models.Model):
-    """A frozen export of a project's judgments in a TRL format: one stored file, named by its sha256.
-
-    Immutable: once saved, a snapshot is never updated (`save` refuses), so a training job that
-    points at one knows exactly which rows it trained on.
-    """
-
-    class Format(models.TextChoices):
-        PREFERENCE = "preference"
-        UNPAIRED = "unpaired"
-        PROMPTS = "prompts"
-        RAW = "raw"
-
-    class FileType(models.TextChoices):
-        JSONL = "jsonl"
-        PARQUET = "parquet"
-
-    project = models.ForeignKey("labeling.Project", on_delete=models.PROTECT, related_name="snapshots")
-    format = models.CharField(max_length=16, choices=Format.choices)
-    file_type = models.CharField(max_length=8, choices=FileType.choices)
-    spec = models.JSONField(help_text="Everything that made the file: format, policies, split, seed.")
-    sha256 = models.CharField(max_length=64, db_index=True)
-    rows = models.PositiveIntegerField()
-    size_bytes = models.PositiveBigIntegerField()
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-
-    def __str__(self) -> str:
-        return f"{self.project} {self.format}.{self.file_type} ({self.sha256[:12]})"
-
-    def save(self, *args, **kwargs):
-        if self.pk is not None and not self._state.adding:
-            raise ValueError("A dataset snapshot is immutable; make a new one instead")
-        super().save(*args, **kwargs)
-
-    @property
-    def path(self) -> Path:
-        return Path(settings.MEDIA_ROOT) / "snapshots" / f"{self.sha256}.{self.file_type}"
-
-    @property
-    def download_name(self) -> str:
-        return f"{self.project.slug}-{self.format}-{self.sha256[:12]}.{self.file_type}"
-
-
 class ModelVersion(models.Model):
-    """A model people can train from or compare: a base (hub id or local path) plus an optional LoRA adapter."""
+    """A model of one project that people can train from or compare.
+
+    What to load: `base` (a hub id or a directory under the model roots), then each LoRA adapter
+    directory in `adapters`, in order, merged. A LoRA job on top of a version with adapters [a1]
+    produces a version with the same base and adapters [a1, a2], so loading a version anywhere gives
+    exactly the weights its job ended with.
+    """
 
     class Kind(models.TextChoices):
         POLICY = "policy"
         REWARD = "reward"
 
-    name = models.SlugField(max_length=100, unique=True)
+    project = models.ForeignKey(
+        "labeling.Project", on_delete=models.CASCADE, related_name="model_versions", null=True, blank=True,
+        help_text="The project the model belongs to (empty only for models registered before models had projects).",
+    )
+    name = models.SlugField(max_length=100)
     base = models.CharField(max_length=500, help_text="Hub id or local directory of the full model.")
-    adapter_path = models.CharField(max_length=500, blank=True, help_text="Directory of a LoRA adapter on top of `base`.")
+    adapters = models.JSONField(
+        default=list, blank=True, help_text="LoRA adapter directories applied on `base`, in order."
+    )
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.POLICY)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
     produced_by = models.OneToOneField(
@@ -74,14 +39,15 @@ class ModelVersion(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="one_model_name_per_project")]
 
     def __str__(self) -> str:
         return self.name
 
     @property
-    def path(self) -> str:
-        """What to load: the adapter directory (which names its base) or the base itself."""
-        return self.adapter_path or self.base
+    def adapter_path(self) -> str:
+        """The last adapter (what this version's own job trained), or "" for a full model."""
+        return self.adapters[-1] if self.adapters else ""
 
 
 class TrainingJob(models.Model):
@@ -97,9 +63,9 @@ class TrainingJob(models.Model):
     key = models.UUIDField(default=uuid.uuid4, editable=False, unique=True, help_text="Names the job's output folder.")
     algorithm = models.CharField(max_length=16)
     base_model = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="jobs")
-    snapshot = models.ForeignKey(DatasetSnapshot, on_delete=models.PROTECT, related_name="jobs")
+    snapshot = models.ForeignKey("labeling.DatasetSnapshot", on_delete=models.PROTECT, related_name="jobs")
     eval_snapshot = models.ForeignKey(
-        DatasetSnapshot, null=True, blank=True, on_delete=models.PROTECT, related_name="eval_jobs",
+        "labeling.DatasetSnapshot", null=True, blank=True, on_delete=models.PROTECT, related_name="eval_jobs",
         help_text="Held-out rows the output model is evaluated on (the test side of the training snapshot).",
     )
     config = models.JSONField(default=dict, help_text="The full validated config: TRL defaults plus overrides.")

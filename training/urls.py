@@ -11,5 +11,5 @@ urlpatterns = [
     path("jobs/<int:job_id>/cancel/", views.job_cancel, name="job_cancel"),
     path("jobs/<int:job_id>/resume/", views.job_resume, name="job_resume"),
     path("models/", views.models, name="models"),
-    path("models/<slug:name>/", views.model_detail, name="model"),
+    path("models/<int:model_id>/", views.model_detail, name="model"),
 ]
