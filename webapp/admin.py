@@ -1,34 +1,26 @@
-from functools import update_wrapper
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
-from django.contrib import admin
-from django.core.exceptions import PermissionDenied
-
-
-class WorkbenchAdminSite(admin.AdminSite):
-    site_header = "Preference workbench admin"
-
-    def admin_view(self, view, cacheable=False):
-        inner = super().admin_view(view, cacheable)
-
-        def wrapper(request, *args, **kwargs):
-            # a signed-in user who is not staff gets a plain 403, not the admin login form
-            if request.user.is_authenticated and not request.user.is_staff:
-                raise PermissionDenied
-            return inner(request, *args, **kwargs)
-
-        return update_wrapper(wrapper, inner)
-
-
-from webapp.models import ApiToken  # noqa: E402  (the site class above must exist before admin.site resolves)
+from webapp.models import ApiToken
+from webapp.services import revoke_selected
 
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    """Tokens are issued with `manage.py create_api_token USERNAME`; here they can be seen and revoked."""
+    """Staff see every token and revoke them here; users manage their own at /account/tokens/,
+    and `manage.py create_api_token` / `revoke_api_token` do the same from a shell."""
 
-    list_display = ["prefix", "user", "name", "created_at", "last_used_at"]
-    readonly_fields = ["prefix", "created_at", "last_used_at"]
+    list_display = ["prefix", "user", "name", "created_at", "last_used_at", "expires_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter), ("expires_at", admin.EmptyFieldListFilter)]
+    readonly_fields = ["user", "prefix", "created_at", "last_used_at", "revoked_at"]
     search_fields = ["user__username", "name", "prefix"]
+    actions = ["revoke"]
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        n = revoke_selected(queryset)
+        self.message_user(request, f"{n} token(s) revoked.", messages.SUCCESS)

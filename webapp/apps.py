@@ -9,4 +9,4 @@ class WebappConfig(AppConfig):
 
 class WorkbenchAdminConfig(admin_apps.AdminConfig):
     default = False
-    default_site = "webapp.admin.WorkbenchAdminSite"
+    default_site = "webapp.admin_site.WorkbenchAdminSite"

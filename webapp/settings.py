@@ -6,6 +6,7 @@ Real stack: DATABASE_URL (Postgres) and REDIS_URL (Redis as broker, result backe
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -44,6 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    "axes",
     "webapp",
     "labeling",
     "training",
@@ -59,6 +61,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into the lockout page
 ]
 
 ROOT_URLCONF = "webapp.urls"
@@ -144,10 +148,76 @@ STATIC_ROOT = VAR_DIR / "staticfiles"
 STATIC_ROOT.mkdir(exist_ok=True)
 WHITENOISE_USE_FINDERS = True  # serve app and django-htmx static files without a collectstatic step
 MEDIA_ROOT = VAR_DIR / "media"
+# Where registered models may live (besides MEDIA_ROOT/jobs and VAR_DIR/models, always included).
+MODEL_ROOTS = envlist("MODEL_ROOTS", [])
 
 SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies" if envbool("COOKIE_SESSIONS", False) else "django.contrib.sessions.backends.db"
 SESSION_COOKIE_HTTPONLY = True
-CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
+CSRF_COOKIE_HTTPONLY = True  # htmx and forms take the token from the page (hx-headers, csrf_token), never the cookie
+
+# --- security -----------------------------------------------------------------------------------
+# HTTPS=true: served over TLS behind a proxy that terminates it and sets X-Forwarded-Proto
+# (only then is that header trusted). `manage.py check --deploy` is clean with DEBUG=false HTTPS=true.
+HTTPS = envbool("HTTPS", False)
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = HTTPS
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the liveness probe may come over plain HTTP from inside
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = envint("HSTS_SECONDS", 365 * 24 * 3600) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = envbool("HSTS_PRELOAD", True)
+if not SECURE_HSTS_PRELOAD:
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]  # preload turned off on purpose
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp). Scripts only from this site: htmx and annotate.js are
+# static files and no template has inline script or hx-on. Styles allow 'unsafe-inline' because
+# htmx injects its indicator style, pygal's SVG charts carry <style> and a few templates use style=.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
+# Login throttling (django-axes): LOGIN_FAILURE_LIMIT failed logins for one username from one
+# address lock that pair out for LOGIN_LOCKOUT_MINUTES; `manage.py axes_reset` unlocks.
+AUTHENTICATION_BACKENDS = [
+    "webapp.auth.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = envbool("LOGIN_THROTTLE", True)
+AXES_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "webapp.auth.lockout_response"
+AXES_VERBOSE = False
+
+# Logs go to stderr (gunicorn, Celery and docker keep them); a 500 logs its traceback there
+# (django.request at ERROR), whatever DEBUG says.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "plain"}},
+    "root": {"handlers": ["stderr"], "level": envstr("LOG_LEVEL", "INFO")},
+    # Django's own loggers only print when DEBUG is on; here they propagate to the root handler
+    "loggers": {"django": {"handlers": [], "level": "INFO", "propagate": True}},
+}
 
 # Annotation: how long a lease on an item lasts before it returns to the pool.
 LEASE_SECONDS = envint("LEASE_SECONDS", 30 * 60)

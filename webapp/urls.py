@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from webapp import views
+from webapp import tokens, views
 from webapp.api import api
 
 urlpatterns = [
@@ -10,6 +10,8 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/tokens/", tokens.token_list, name="tokens"),
+    path("account/tokens/<int:token_id>/revoke", tokens.token_revoke, name="token_revoke"),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("", include("labeling.urls")),

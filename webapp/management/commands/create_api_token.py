@@ -1,9 +1,10 @@
-"""python manage.py create_api_token USERNAME [--name NAME]: prints a new API token (shown once)."""
+"""python manage.py create_api_token USERNAME [--name NAME] [--expires-days N]: prints a new API token (shown once)."""
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from webapp.models import ApiToken
+from webapp.services import issue_token
 
 
 class Command(BaseCommand):
@@ -12,10 +13,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("username")
         parser.add_argument("--name", default="", help="a label to tell tokens apart")
+        parser.add_argument("--expires-days", type=int, default=None, help="days until the token stops working (default: never)")
 
     def handle(self, *args, **options):
         user = get_user_model().objects.filter(username=options["username"]).first()
         if user is None:
             raise CommandError(f"no user named {options['username']!r}")
-        _, secret = ApiToken.issue(user, name=options["name"])
+        try:
+            _, secret = issue_token(user, name=options["name"], expires_days=options["expires_days"])
+        except ValidationError as exc:
+            raise CommandError("; ".join(exc.messages).replace("expires_days", "--expires-days")) from None
         self.stdout.write(secret)
