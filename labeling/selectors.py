@@ -1,5 +1,8 @@
 """Reads of the annotation domain. Authorisation lives here, in one helper."""
 
+import logging
+import time
+
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
@@ -9,6 +12,8 @@ from django.utils import timezone
 from labeling.models import Assignment, Item, Judgment, Membership, Project
 
 RESEARCH_ROLES = (Membership.Role.RESEARCHER, Membership.Role.ADMIN)
+
+logger = logging.getLogger(__name__)
 
 
 def is_researcher(user) -> bool:
@@ -58,7 +63,9 @@ def get_assignment_for_annotator(user, slug: str, assignment_id: int) -> Assignm
 def annotator_projects(user) -> list[dict]:
     """The annotator's queue: their projects with what is left for them."""
     projects = Project.objects.filter(memberships__user=user).order_by("name")
-    return [{"project": p, **annotator_progress(p, user)} for p in projects]
+    return [
+        {"project": p, **annotator_progress(p, user), "skipped": skipped_to_revisit(p, user)} for p in projects
+    ]
 
 
 # "Left in project" needs the project's count of items still short of k: an O(items) read. Below
@@ -66,16 +73,35 @@ def annotator_projects(user) -> list[dict]:
 # above, it is cached for OPEN_ITEMS_TTL seconds, so it may trail other annotators' work that much.
 OPEN_ITEMS_EXACT_BELOW = 2000
 OPEN_ITEMS_TTL = 30
+CACHE_RETRY_SECONDS = 5
+_cache_down_until = 0.0  # monotonic time before which the cache is not tried again (per process)
 
 
 def open_item_count(project: Project) -> int:
-    """How many of the project's items still need judgments (see OPEN_ITEMS_TTL)."""
+    """How many of the project's items still need judgments (see OPEN_ITEMS_TTL).
+
+    The cache is optional: when it fails (Redis down or slow), the count is read from the database.
+    After a failure it is left alone for CACHE_RETRY_SECONDS, so that a hung Redis costs one
+    socket timeout per process and period, not one per request.
+    """
+    global _cache_down_until
     key = f"labeling:open-items:{project.pk}:{project.overlap}:{project.created_at.timestamp()}"
-    n = cache.get(key)
+    use_cache = time.monotonic() >= _cache_down_until
+    n = None
+    if use_cache:
+        try:
+            n = cache.get(key)
+        except Exception:  # any cache backend's error: the annotation path must not depend on it
+            logger.warning("cache unavailable; counting open items in the database", exc_info=True)
+            _cache_down_until, use_cache = time.monotonic() + CACHE_RETRY_SECONDS, False
     if n is None:
         n = Item.objects.filter(project=project, judgment_count__lt=project.overlap).count()
-        if n >= OPEN_ITEMS_EXACT_BELOW:
-            cache.set(key, n, OPEN_ITEMS_TTL)
+        if use_cache and n >= OPEN_ITEMS_EXACT_BELOW:
+            try:
+                cache.set(key, n, OPEN_ITEMS_TTL)
+            except Exception:
+                logger.warning("cache unavailable; open item count not cached", exc_info=True)
+                _cache_down_until = time.monotonic() + CACHE_RETRY_SECONDS
     return n
 
 
@@ -94,6 +120,29 @@ def annotator_progress(project: Project, user) -> dict:
         .count()
     )
     return {"judged_today": judged_today, "left": max(0, open_item_count(project) - answered_open)}
+
+
+def skipped_to_revisit(project: Project, user) -> int:
+    """How many items this annotator skipped that still need judgments: offered at the end of the queue."""
+    return Assignment.objects.filter(
+        annotator=user, project=project, state=Assignment.State.SKIPPED, item__judgment_count__lt=project.overlap
+    ).count()
+
+
+def project_skip_counts(project: Project) -> dict:
+    """Skips in the project: {"total": n, "by_reason": [(reason, n), ...] most frequent first}.
+
+    Counts the assignments standing skipped now (an item skipped, then answered after all, no
+    longer counts as skipped).
+    """
+    rows = list(
+        Assignment.objects.filter(project=project, state=Assignment.State.SKIPPED)
+        .values_list("skip_reason")
+        .annotate(n=Count("id"))
+        .order_by("-n", "skip_reason")
+        .values_list("skip_reason", "n")
+    )
+    return {"total": sum(n for _, n in rows), "by_reason": rows}
 
 
 def research_projects(user) -> list[Project]:

@@ -25,8 +25,23 @@ class SubmitError(Exception):
     """A submission that cannot be stored; the message is shown to the annotator."""
 
 
-class ItemAlreadyComplete(SubmitError):
+class AssignmentClosed(SubmitError):
+    """The assignment can no longer be answered (skipped, or its lapsed lease went to someone else).
+
+    Not the annotator's mistake: the page says so and shows the next item.
+    """
+
+
+class ItemAlreadyComplete(AssignmentClosed):
     pass
+
+
+class UndoError(Exception):
+    """An undo that cannot be done; the message is shown to the annotator."""
+
+
+# How long after answering an annotator may take the answer back.
+UNDO_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -167,8 +182,18 @@ def submit_judgment(
     if not client_token or len(client_token) > 64:
         raise SubmitError("client token is missing or too long")
 
+    now = timezone.now()
+    if assignment.state == Assignment.State.SKIPPED:
+        existing = _stored_answer(assignment, client_token)
+        if existing is not None:
+            return SubmitResult(existing, created=False)
+        raise AssignmentClosed("You skipped this item, so it can no longer be answered from here; "
+                               "your answer was not stored. Here is the next item.")
+    lapsed = assignment.state == Assignment.State.OPEN and assignment.expires_at <= now
     try:
         with transaction.atomic():
+            if lapsed:
+                _check_lapsed_lease_still_has_a_slot(assignment, client_token, project.overlap, now)
             counted = Item.objects.filter(pk=assignment.item_id, judgment_count__lt=project.overlap).update(
                 judgment_count=F("judgment_count") + 1
             )
@@ -183,7 +208,13 @@ def submit_judgment(
                     ms_taken=ms_taken,
                     client_token=client_token,
                 )
-                Assignment.objects.filter(pk=assignment.pk).update(state=Assignment.State.DONE)
+                # Only an open assignment may be answered: one skipped meanwhile (another tab) is
+                # not, and the whole transaction (count and judgment) rolls back.
+                if not Assignment.objects.filter(pk=assignment.pk, state=Assignment.State.OPEN).update(
+                    state=Assignment.State.DONE
+                ):
+                    raise AssignmentClosed("This item was skipped or closed meanwhile; your answer was not stored. "
+                                           "Here is the next item.")
                 return SubmitResult(judgment, created=True)
             # The item already has k judgments (we hold its lock all the same): is one of them ours?
             existing = _stored_answer(assignment, client_token)
@@ -197,17 +228,107 @@ def submit_judgment(
         if existing is None:
             raise
         return SubmitResult(existing, created=False)
+    except _AlreadyAnswered as answered:
+        return SubmitResult(answered.judgment, created=False)
     raise ItemAlreadyComplete(
         "Your lease on this item had run out and it has since received all the judgments it needs; "
         "your answer was not stored. Here is the next item."
     )
 
 
+class _AlreadyAnswered(Exception):
+    def __init__(self, judgment: Judgment):
+        self.judgment = judgment
+
+
+def _check_lapsed_lease_still_has_a_slot(assignment: Assignment, client_token: str, overlap: int, now) -> None:
+    """A late answer on a lapsed lease counts only if nobody else took the item's place meanwhile.
+
+    Takes the item's row lock (as a new lease does), then counts judgments plus the other
+    annotators' live leases. Raises AssignmentClosed when the slot went to someone else,
+    _AlreadyAnswered when this is a resubmission of an answer already stored.
+    """
+    count = Item.objects.select_for_update().filter(pk=assignment.item_id).values_list("judgment_count", flat=True).first()
+    others = (
+        Assignment.objects.filter(item_id=assignment.item_id).filter(_active_leases(now)).exclude(pk=assignment.pk).count()
+    )
+    if count is None or count + others < overlap:
+        return
+    existing = _stored_answer(assignment, client_token)
+    if existing is not None:
+        raise _AlreadyAnswered(existing)
+    if count >= overlap:
+        return  # complete: the caller's usual path refuses it plainly (ItemAlreadyComplete)
+    raise AssignmentClosed(
+        "Your lease on this item ran out and it went to another annotator; your answer was not stored. "
+        "Here is the next item."
+    )
+
+
 def skip_item(assignment: Assignment, reason: str) -> None:
-    """The annotator will not judge this item; it goes back to the pool for the others."""
+    """The annotator will not judge this item now; it goes back to the pool for the others.
+
+    It comes back to this annotator only after everything else, when they ask for their skipped
+    items (`reopen_skipped_item`). Skipping twice, or skipping an answered item, changes nothing.
+    """
     Assignment.objects.filter(pk=assignment.pk, state=Assignment.State.OPEN).update(
         state=Assignment.State.SKIPPED, skip_reason=reason.strip()[:200] or "skipped"
     )
+
+
+def reopen_skipped_item(project: Project, user) -> Assignment | None:
+    """Lease again the annotator's earliest skipped item that still needs judgments and has room.
+
+    For the end of the queue: skipped items come back after all the others. None when there is
+    none left (they were completed by others meanwhile, or every free slot is leased).
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        skipped = list(
+            Assignment.objects.filter(
+                project=project, annotator=user, state=Assignment.State.SKIPPED,
+                item__judgment_count__lt=project.overlap,
+            ).order_by("leased_at", "id").values_list("pk", "item_id")[:50]
+        )
+        for pk, item_id in skipped:
+            item = Item.objects.select_for_update(skip_locked=True).filter(pk=item_id).first()
+            if item is None or not _has_free_slot(item, project.overlap, now):
+                continue
+            Assignment.objects.filter(pk=pk, state=Assignment.State.SKIPPED).update(
+                state=Assignment.State.OPEN, skip_reason="", leased_at=now,
+                expires_at=now + timedelta(seconds=settings.LEASE_SECONDS),
+            )
+            return _open_lease(project, user, now)
+    return None
+
+
+def undo_judgment(project: Project, user, judgment_id: int) -> None:
+    """Take back the annotator's own answer given less than UNDO_SECONDS ago; its item is theirs again.
+
+    One transaction under the item's row lock (the lock a submit takes): the judgment is deleted,
+    the item's count goes down by one and the assignment is open again, with a fresh lease. It
+    keeps its original lease time, so it is served before any item leased after it.
+    """
+    now = timezone.now()
+    judgment = (
+        Judgment.objects.filter(pk=judgment_id, annotator_id=user.pk, item__project=project)
+        .values("item_id", "created_at")
+        .first()
+    )
+    if judgment is None:
+        raise UndoError("There is no answer of yours to undo here (it may have been taken back already).")
+    if judgment["created_at"] < now - timedelta(seconds=UNDO_SECONDS):
+        raise UndoError(f"Too late to undo: an answer can be taken back for {UNDO_SECONDS} seconds after giving it.")
+    item_id = judgment["item_id"]
+    with transaction.atomic():
+        Item.objects.select_for_update().filter(pk=item_id).values_list("pk", flat=True).first()
+        deleted, _ = Judgment.objects.filter(pk=judgment_id).delete()
+        if deleted:
+            Item.objects.filter(pk=item_id, judgment_count__gt=0).update(judgment_count=F("judgment_count") - 1)
+            Assignment.objects.filter(item_id=item_id, annotator_id=user.pk).update(
+                state=Assignment.State.OPEN, skip_reason="",
+                expires_at=now + timedelta(seconds=settings.LEASE_SECONDS),
+            )
 
 
 def new_client_token() -> str:

@@ -1,19 +1,36 @@
 """Annotator and researcher pages. Thin: parse input, call one service or selector, render."""
 
+import logging
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.html import escape, format_html
 from django.views.decorators.http import require_POST
 
 from labeling import selectors, services
 from labeling.forms import JudgmentForm, ProjectForm, SkipForm
 
-SKIP_REASONS = ["Unsure", "Offensive or unsafe content", "Needs expertise I lack", "Broken or empty item"]
+logger = logging.getLogger(__name__)
+
+# One key per reason; "s" stays the plain "skip, unsure".
+SKIP_REASONS = [
+    ("s", "Unsure"),
+    ("o", "Offensive or unsafe content"),
+    ("x", "Needs expertise I lack"),
+    ("b", "Broken or empty item"),
+]
+STRENGTHS = [("q", 1, "slight"), ("w", 2, "clear"), ("e", 3, "strong")]
 
 
-def _workspace(request, project, notice: str = ""):
-    """The current item (leasing one if needed) as the full page, or as the htmx partial."""
+def _workspace(request, project, notice: str = "", undo=None):
+    """The current item (leasing one if needed) as the full page, or as the htmx partial.
+
+    `undo`: the judgment just stored, offered for UNDO_SECONDS with the `u` key.
+    """
     assignment = services.lease_next_item(project, request.user)
     context = {
         "project": project,
@@ -21,6 +38,9 @@ def _workspace(request, project, notice: str = ""):
         "notice": notice,
         "client_token": services.new_client_token(),
         "skip_reasons": SKIP_REASONS,
+        "strengths": STRENGTHS,
+        "undo": undo,
+        "undo_seconds": services.UNDO_SECONDS,
         "progress": selectors.annotator_progress(project, request.user),
     }
     if assignment is not None:
@@ -29,8 +49,29 @@ def _workspace(request, project, notice: str = ""):
         context.update(item=item, left=left, right=right,
                        left_value="a" if assignment.a_on_left else "b",
                        right_value="b" if assignment.a_on_left else "a")
+    else:
+        context["skipped"] = selectors.skipped_to_revisit(project, request.user)
     template = "labeling/partials/workspace.html" if request.htmx else "labeling/annotate.html"
     return render(request, template, context)
+
+
+def _after_write(request, project, *, saved: str, **workspace_kwargs):
+    """The next item after a committed write; if showing it fails, still say the write is saved.
+
+    The write is committed by then, so the answer is never a failure: a 200 that says so and
+    asks for a reload (the page's `n` key), instead of a 500 that reads as "not sent".
+    """
+    try:
+        return _workspace(request, project, **workspace_kwargs)
+    except Exception:
+        logger.exception("showing the next item failed after a committed write in project %s", project.slug)
+        url = reverse("labeling:annotate", args=[project.slug])
+        return HttpResponse(format_html(
+            '<div id="workspace" data-assignment="" data-state="saved">'
+            '<p class="notice" role="status" data-testid="saved">{} The next item could not be shown just now.</p>'
+            '<p><a class="button primary" href="{}" data-key="n">Reload for the next item <kbd>n</kbd></a></p></div>',
+            saved, url,
+        ))
 
 
 @login_required
@@ -51,10 +92,10 @@ def judge(request, slug, assignment_id):
     project = assignment.project
     form = JudgmentForm(request.POST)
     if not form.is_valid():
-        return HttpResponseBadRequest(f"Invalid answer: {form.errors.as_text()}")
+        return HttpResponseBadRequest(escape(f"Invalid answer: {form.errors.as_text()}"))
     data = form.cleaned_data
     try:
-        services.submit_judgment(
+        result = services.submit_judgment(
             assignment,
             choice=data["choice"],
             client_token=data["client_token"],
@@ -62,13 +103,17 @@ def judge(request, slug, assignment_id):
             rationale=data["rationale"],
             ms_taken=data["ms"],
         )
-    except services.ItemAlreadyComplete as exc:
-        return _workspace(request, project, notice=str(exc)) if request.htmx else redirect("labeling:annotate", slug)
+    except services.AssignmentClosed as exc:
+        # skipped, lapsed and taken by someone else, or complete: say so and move on
+        if not request.htmx:
+            messages.info(request, str(exc))
+            return redirect("labeling:annotate", slug)
+        return _workspace(request, project, notice=str(exc))
     except services.SubmitError as exc:
-        return HttpResponseBadRequest(str(exc))
+        return HttpResponseBadRequest(escape(str(exc)))
     if not request.htmx:
         return redirect("labeling:annotate", slug)
-    return _workspace(request, project)
+    return _after_write(request, project, saved="Your answer was saved.", undo=result.judgment)
 
 
 @login_required
@@ -78,7 +123,42 @@ def skip(request, slug, assignment_id):
     project = assignment.project
     form = SkipForm(request.POST)
     services.skip_item(assignment, form.cleaned_data["reason"] if form.is_valid() else "")
-    return _workspace(request, project) if request.htmx else redirect("labeling:annotate", slug)
+    if not request.htmx:
+        return redirect("labeling:annotate", slug)
+    return _after_write(request, project, saved="Skipped.")
+
+
+@login_required
+@require_POST
+def undo(request, slug):
+    project = selectors.get_project_for_user(request.user, slug)
+    try:
+        judgment_id = int(request.POST.get("judgment", ""))
+    except ValueError:
+        return HttpResponseBadRequest("judgment: the id of the answer to undo is missing or not a number")
+    try:
+        services.undo_judgment(project, request.user, judgment_id)
+    except services.UndoError as exc:
+        notice = str(exc)
+    else:
+        notice = "Answer taken back: judge this item again."
+    if not request.htmx:
+        messages.info(request, notice)
+        return redirect("labeling:annotate", slug)
+    return _workspace(request, project, notice=notice)
+
+
+@login_required
+@require_POST
+def revisit_skipped(request, slug):
+    project = selectors.get_project_for_user(request.user, slug)
+    reopened = services.reopen_skipped_item(project, request.user)
+    notice = "" if reopened else "None of your skipped items needs an answer any more."
+    if not request.htmx:
+        if notice:
+            messages.info(request, notice)
+        return redirect("labeling:annotate", slug)
+    return _workspace(request, project, notice=notice)
 
 
 @login_required
