@@ -16,7 +16,7 @@ What it does, in order:
    - `copy_s`: Postgres' `COPY (SELECT prompt, chosen, rejected ... ORDER BY item, judgment) TO
      STDOUT` of the same rows in the same order, received and written to a file (the same COPY
      without ORDER BY is timed too and printed for reference: the cheapest Postgres can do);
-   - `jsonl_s`, `parquet_s`: `labeling.exporters.export` of the preference rows (standard form,
+   - `jsonl_s`, `parquet_s`: `labeling.data.exporters.export` of the preference rows (standard form,
      majority policy) to JSONL and to Parquet, sha256 included, as the app does it.
    `ratio_jsonl` = jsonl_s / copy_s, `ratio_parquet` = parquet_s / copy_s.
 4. `peak_rss_mb`: this process's peak resident memory over the whole run (ru_maxrss).
@@ -198,7 +198,7 @@ def time_copy(project_id: int, out: Path, *, ordered: bool = True) -> tuple[floa
 
 
 def time_export(project_id: int, file_type: str, out: Path):
-    from labeling import exporters
+    from labeling.data import exporters
     from labeling.models import Project
 
     project = Project.objects.get(pk=project_id)

@@ -2,6 +2,9 @@
 
 import random
 
+from labeling.data.writer import WriteCounts, Writer
+from labeling.models import Project
+
 PROMPTS = [
     ("How do I boil an egg?", "Put the egg in boiling water for 7 minutes, then cool it in cold water."),
     ("How do I reverse a list in Python?", "Use slicing: `items[::-1]`, or `items.reverse()` to reverse in place."),
@@ -29,3 +32,20 @@ def demo_rows(seed: int = 0) -> list[dict]:
     """One row per prompt: the prompt, a good answer and a weak one (weak answers drawn by `seed`)."""
     rng = random.Random(seed)
     return [{"prompt": prompt, "good": good, "weak": rng.choice(WEAK)} for prompt, good in PROMPTS]
+
+
+def write_demo_items(project: Project, rows: list[dict], *, seed: int = 1) -> WriteCounts:
+    """The demo rows as items of `project`, through the one writer: a pairwise project gets the good
+    and the weak answer in a seeded order; a binary one an item for each answer."""
+    rng = random.Random(seed)
+    writer = Writer(project)
+    for row in rows:
+        prompt = writer.prompt(row["prompt"])
+        good = writer.response(prompt, row["good"], source="demo:good")
+        weak = writer.response(prompt, row["weak"], source="demo:weak")
+        if project.kind == Project.Kind.PAIRWISE:
+            writer.item(prompt, *((good, weak) if rng.random() < 0.5 else (weak, good)))
+        else:
+            writer.item(prompt, good)
+            writer.item(prompt, weak)
+    return writer.save()

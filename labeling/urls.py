@@ -1,6 +1,7 @@
 from django.urls import path
 
-from labeling import data_views, views
+from labeling import views
+from labeling.data import views as data_views
 
 app_name = "labeling"
 
@@ -17,7 +18,7 @@ urlpatterns = [
     path("projects/<slug:slug>/", views.project_detail, name="project"),
 ]
 
-urlpatterns += [  # data in and out: import, export, snapshots (labeling/data_views.py)
+urlpatterns += [  # data in and out: import, export, snapshots (labeling/data/views.py)
     path("projects/<slug:slug>/import/", data_views.import_data, name="import"),
     path("projects/<slug:slug>/import/confirm/", data_views.import_confirm, name="import_confirm"),
     path("projects/<slug:slug>/export/", data_views.export_data, name="export"),

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from labeling import importers
+from labeling.data import imports
 from labeling.models import ImportBatch, Judgment
 from tests.data.conftest import db_counts
 
@@ -84,8 +84,8 @@ def test_it_rejects_a_malformed_file_with_a_clear_message_and_writes_nothing(
     target = binary_project if fmt == "trl-unpaired" else project
     before = db_counts()
 
-    with pytest.raises(importers.ImportFailed) as failure:
-        importers.import_file(target, path, fmt=fmt, mapping=mapping)
+    with pytest.raises(imports.ImportFailed) as failure:
+        imports.import_file(target, path, fmt=fmt, mapping=mapping)
 
     assert str(failure.value).startswith(message), str(failure.value)
     assert db_counts() == before
@@ -104,17 +104,17 @@ def test_a_failure_while_writing_rolls_back_the_whole_import(project, write, mon
 
     monkeypatch.setattr(Judgment.objects, "bulk_create", broken)
     with pytest.raises(RuntimeError):
-        importers.import_file(project, path, fmt="trl")
+        imports.import_file(project, path, fmt="trl")
 
     assert db_counts() == before
     monkeypatch.undo()
-    assert importers.import_file(project, path, fmt="trl").items == 2  # and the file can be imported after
+    assert imports.import_file(project, path, fmt="trl").items == 2  # and the file can be imported after
 
 
 def test_skip_invalid_imports_the_valid_rows_and_reports_each_bad_one(project, write):
     path = write("some_bad.jsonl", jsonl(GOOD, GOOD | {"chosen": ""}, {"prompt": "x"}, {"prompt": "2 + 3?", "chosen": "5", "rejected": "6"}))
 
-    result = importers.import_file(project, path, fmt="trl", skip_invalid=True)
+    result = imports.import_file(project, path, fmt="trl", skip_invalid=True)
 
     assert (result.items, result.n_skipped) == (2, 2)
     assert result.skipped == [
@@ -126,9 +126,9 @@ def test_skip_invalid_imports_the_valid_rows_and_reports_each_bad_one(project, w
 
 def test_it_rejects_an_unknown_mapping_target_and_an_incomplete_mapping(project, write):
     path = write("pairs.csv", "q,good,bad\nhi,a,b\n")
-    with pytest.raises(importers.ImportFailed, match="unknown target 'question'; targets are prompt, chosen"):
-        importers.parse_mapping(["question=q"])
-    with pytest.raises(importers.ImportFailed, match="mapping names chosen, prompt: map exactly one of"):
-        importers.import_file(project, path, fmt="mapped", mapping={"prompt": "q", "chosen": "good"})
-    with pytest.raises(importers.ImportFailed, match="write it as TARGET=COLUMN"):
-        importers.parse_mapping(["prompt"])
+    with pytest.raises(imports.ImportFailed, match="unknown target 'question'; targets are prompt, chosen"):
+        imports.parse_mapping(["question=q"])
+    with pytest.raises(imports.ImportFailed, match="mapping names chosen, prompt: map exactly one of"):
+        imports.import_file(project, path, fmt="mapped", mapping={"prompt": "q", "chosen": "good"})
+    with pytest.raises(imports.ImportFailed, match="write it as TARGET=COLUMN"):
+        imports.parse_mapping(["prompt"])

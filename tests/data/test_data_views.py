@@ -8,11 +8,11 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from labeling.exporters import ExportSpec
+from labeling.data.exporters import ExportSpec
 from labeling.models import Item, Judgment
 from tests.data.conftest import db_counts
-from training.models import DatasetSnapshot
-from training.services import create_snapshot
+from labeling.models import DatasetSnapshot
+from labeling.data.snapshots import create_snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -113,7 +113,7 @@ def test_an_upload_over_the_limit_is_refused_before_it_is_stored(client, project
 
 
 def test_the_export_form_downloads_the_file_and_can_freeze_a_snapshot(client, project, researcher, write):
-    from labeling.importers import import_file
+    from labeling.data.imports import import_file
 
     import_file(project, write("prefs.jsonl", ROWS), fmt="trl")
     client.force_login(researcher)

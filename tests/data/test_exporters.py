@@ -8,8 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 from django.contrib.auth import get_user_model
 
-from labeling import exporters
-from labeling.exporters import ExportSpec
+from labeling.data import exporters
+from labeling.data.exporters import ExportSpec
 from labeling.models import Item, Judgment, Prompt, Response
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from labeling import importers
+from labeling.data import imports
 from labeling.models import Item, Judgment, Prompt
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +31,7 @@ def test_it_reads_trl_preference_rows_in_standard_and_conversational_form(projec
          "rejected": [{"role": "assistant", "content": "8"}]},
     ])
 
-    result = importers.import_file(project, path, fmt="trl")
+    result = imports.import_file(project, path, fmt="trl")
 
     assert result.counts() == {"prompts": 2, "items": 2, "judgments": 2, "skipped": 0}
     assert _pairs(project) == [("The sky is", " blue.", " green.", ["a"]), (CONVERSATION, "7", "8", ["a"])]
@@ -45,17 +45,17 @@ def test_it_finds_the_implicit_prompt_shared_by_chosen_and_rejected(project, wri
          "rejected": CONVERSATION + [{"role": "assistant", "content": "8"}]},
     ])
 
-    importers.import_file(project, path, fmt="trl")
+    imports.import_file(project, path, fmt="trl")
 
     assert _pairs(project) == [("The sky is", " blue.", " green.", ["a"]), (CONVERSATION, "7", "8", ["a"])]
 
 
 def test_it_reads_trl_unpaired_rows_as_binary_items_from_jsonl_and_csv(binary_project, write):
-    importers.import_file(binary_project, write("kto.jsonl", [
+    imports.import_file(binary_project, write("kto.jsonl", [
         {"prompt": "2 + 2 =", "completion": " 4", "label": True},
         {"prompt": "2 + 2 =", "completion": " 5", "label": False},
     ]), fmt="trl-unpaired")
-    importers.import_file(binary_project, write("kto.csv", "prompt,completion,label\n3 + 3 =, 6,TRUE\n3 + 3 =, 7,0\n"),
+    imports.import_file(binary_project, write("kto.csv", "prompt,completion,label\n3 + 3 =, 6,TRUE\n3 + 3 =, 7,0\n"),
                           fmt="trl-unpaired")
 
     items = Item.objects.filter(project=binary_project).order_by("id")
@@ -69,9 +69,9 @@ def test_it_reads_trl_unpaired_rows_as_binary_items_from_jsonl_and_csv(binary_pr
 def test_a_mapped_csv_with_a_winner_column_reads_every_way_of_naming_the_winner(project, write):
     path = write("arena.csv", "question,model_a_answer,model_b_answer,winner\n"
                               "q1,a1,b1,1\nq2,a2,b2,b\nq3,a3,b3,tie\nq4,a4,b4,0\nq5,a5,b5,model_a\nq6,a6,b6,tie (bothbad)\n")
-    mapping = importers.parse_mapping("prompt=question, response_a=model_a_answer, response_b=model_b_answer, winner=winner")
+    mapping = imports.parse_mapping("prompt=question, response_a=model_a_answer, response_b=model_b_answer, winner=winner")
 
-    result = importers.import_file(project, path, fmt="mapped", mapping=mapping)
+    result = imports.import_file(project, path, fmt="mapped", mapping=mapping)
 
     assert result.items == 6
     assert [choices for *_, choices in _pairs(project)] == [["a"], ["b"], ["tie"], ["tie"], ["a"], ["both_bad"]]
@@ -81,7 +81,7 @@ def test_a_mapped_parquet_file_with_completion_and_label_makes_binary_items(bina
     path = tmp_path / "feedback.parquet"
     pq.write_table(pa.table({"q": ["hi", "bye"], "answer": ["hello", "go"], "ok": [True, False], "n": [1, 2]}), path)
 
-    result = importers.import_file(binary_project, path, fmt="mapped",
+    result = imports.import_file(binary_project, path, fmt="mapped",
                                    mapping={"prompt": "q", "completion": "answer", "label": "ok", "id": "n"})
 
     assert (result.items, result.judgments) == (2, 2)
@@ -93,7 +93,7 @@ def test_a_mapped_parquet_file_with_completion_and_label_makes_binary_items(bina
 def test_a_mapped_json_array_with_chosen_and_rejected_columns_imports(project, write):
     path = write("pairs.json", json.dumps([{"instruction": "Say hi", "good": "Hi!", "bad": "No."}]))
 
-    importers.import_file(project, path, fmt="mapped", mapping={"prompt": "instruction", "chosen": "good", "rejected": "bad"})
+    imports.import_file(project, path, fmt="mapped", mapping={"prompt": "instruction", "chosen": "good", "rejected": "bad"})
 
     assert _pairs(project) == [("Say hi", "Hi!", "No.", ["a"])]
 
@@ -101,7 +101,7 @@ def test_a_mapped_json_array_with_chosen_and_rejected_columns_imports(project, w
 def test_prompts_can_come_from_a_mapped_column_of_a_gzipped_file(project, write):
     path = write("questions.jsonl.gz", gzip.compress(b'{"q": "Why is the sky blue?", "key": 7}\n{"q": "What is DNS?", "key": 8}\n'))
 
-    result = importers.import_file(project, path, fmt="prompts", mapping={"prompt": "q", "id": "key"})
+    result = imports.import_file(project, path, fmt="prompts", mapping={"prompt": "q", "id": "key"})
 
     assert result.counts() == {"prompts": 2, "items": 0, "judgments": 0, "skipped": 0}
     assert list(Prompt.objects.order_by("id").values_list("external_id", "text")) == [
@@ -109,9 +109,9 @@ def test_prompts_can_come_from_a_mapped_column_of_a_gzipped_file(project, write)
 
 
 def test_a_prompt_already_in_the_project_is_reused_by_a_later_import(project, write):
-    importers.import_file(project, write("prompts.jsonl", [{"prompt": "Name a prime."}]), fmt="prompts")
+    imports.import_file(project, write("prompts.jsonl", [{"prompt": "Name a prime."}]), fmt="prompts")
 
-    result = importers.import_file(project, write("pairs.jsonl", [
+    result = imports.import_file(project, write("pairs.jsonl", [
         {"prompt": "Name a prime.", "chosen": "7", "rejected": "8"},
         {"prompt": "Name a prime.", "chosen": "2", "rejected": "9"},
     ]), fmt="trl")
@@ -122,8 +122,8 @@ def test_a_prompt_already_in_the_project_is_reused_by_a_later_import(project, wr
 
 def test_the_same_bytes_under_another_file_name_add_nothing(project, write):
     rows = [{"prompt": "Name a prime.", "chosen": "7", "rejected": "8"}]
-    first = importers.import_file(project, write("a.jsonl", rows), fmt="trl")
-    same_bytes = importers.import_file(project, write("renamed.jsonl", rows), fmt="trl")
+    first = imports.import_file(project, write("a.jsonl", rows), fmt="trl")
+    same_bytes = imports.import_file(project, write("renamed.jsonl", rows), fmt="trl")
 
     assert first.items == 1
     assert same_bytes.already_imported and same_bytes.batch == first.batch

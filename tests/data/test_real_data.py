@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from labeling import importers
+from labeling.data import imports
 from labeling.models import Item, Judgment, Project, Prompt, Response
 from tests.data.conftest import data_file, db_counts, read_jsonl
 
@@ -29,8 +29,8 @@ def _hh_bad_lines(rows: list[dict]) -> list[int]:
 def test_hh_without_skip_invalid_fails_at_the_first_bad_line_and_writes_nothing(project):
     bad = _hh_bad_lines(read_jsonl(HH))
     before = db_counts()
-    with pytest.raises(importers.ImportFailed) as failure:
-        importers.import_file(project, data_file(HH), fmt="hh")
+    with pytest.raises(imports.ImportFailed) as failure:
+        imports.import_file(project, data_file(HH), fmt="hh")
     assert str(failure.value).startswith(f"{HH}: line {bad[0]}: field 'rejected': ")
     assert db_counts() == before
 
@@ -40,7 +40,7 @@ def test_hh_helpful_base_imports_every_valid_pair_and_reports_each_skipped_line(
     bad = _hh_bad_lines(rows)
     assert len(rows) == 2354 and bad  # the file has both kinds of bad rows
 
-    result = importers.import_file(project, data_file(HH), fmt="hh", skip_invalid=True)
+    result = imports.import_file(project, data_file(HH), fmt="hh", skip_invalid=True)
 
     assert result.items + result.n_skipped == len(rows)
     assert [s["where"] for s in result.skipped] == [f"line {n}" for n in bad]
@@ -64,7 +64,7 @@ def test_hh_helpful_base_imports_every_valid_pair_and_reports_each_skipped_line(
 
     # the same file again adds nothing
     before = db_counts()
-    again = importers.import_file(project, data_file(HH), fmt="hh", skip_invalid=True)
+    again = imports.import_file(project, data_file(HH), fmt="hh", skip_invalid=True)
     assert again.already_imported and again.counts() == {"prompts": 0, "items": 0, "judgments": 0, "skipped": 0}
     assert db_counts() == before
 
@@ -74,7 +74,7 @@ def test_pandalm_gives_999_items_with_three_judgments_each_ties_kept(project):
     rows = json.loads(path.read_text())
     expected_choices = Counter({0: "tie", 1: "a", 2: "b"}[r[f"annotator{k}"]] for r in rows for k in (1, 2, 3))
 
-    result = importers.import_file(project, path, fmt="pandalm")
+    result = imports.import_file(project, path, fmt="pandalm")
 
     assert (result.items, result.judgments) == (999, 3 * 999)
     assert result.prompts == len({(r["instruction"].strip(), r["input"].strip()) for r in rows})
@@ -122,7 +122,7 @@ def test_oasst_ranked_siblings_become_pairs_with_the_better_one_chosen(project):
     trees = read_jsonl("oasst_en_100_tree.jsonl")
     pairs, _, _, _ = _oasst_expected(trees)
 
-    result = importers.import_file(project, data_file("oasst_en_100_tree.jsonl"), fmt="oasst")
+    result = imports.import_file(project, data_file("oasst_en_100_tree.jsonl"), fmt="oasst")
 
     assert (result.items, result.judgments) == (pairs, pairs)
     assert set(Judgment.objects.filter(item__project=project).values_list("choice", flat=True)) == {"a"}
@@ -139,7 +139,7 @@ def test_oasst_emoji_votes_become_binary_judgments(binary_project):
     trees = read_jsonl("oasst_en_100_tree.jsonl")
     _, voted, up, down = _oasst_expected(trees)
 
-    result = importers.import_file(binary_project, data_file("oasst_en_100_tree.jsonl"), fmt="oasst")
+    result = imports.import_file(binary_project, data_file("oasst_en_100_tree.jsonl"), fmt="oasst")
 
     assert (result.items, result.judgments) == (voted, up + down)
     assert Item.objects.filter(project=binary_project, response_b__isnull=False).count() == 0
@@ -155,7 +155,7 @@ def test_oasst_emoji_votes_become_binary_judgments(binary_project):
 def test_prompt_sets_import_one_prompt_per_row(project, name, expected):
     rows = read_jsonl(name)
 
-    result = importers.import_file(project, data_file(name), fmt="prompts")
+    result = imports.import_file(project, data_file(name), fmt="prompts")
 
     assert (result.prompts, result.items, result.judgments) == (len(rows), 0, 0)
     stored = dict(Prompt.objects.filter(project=project).values_list("external_id", "text"))
@@ -167,7 +167,7 @@ def test_prompt_sets_import_one_prompt_per_row(project, name, expected):
 
 def test_the_binary_project_kind_is_checked_before_anything_is_read(binary_project):
     before = db_counts()
-    with pytest.raises(importers.ImportFailed, match="the hh format makes pairwise items, but project 'thumbs' is binary"):
-        importers.import_file(binary_project, data_file(HH), fmt="hh")
+    with pytest.raises(imports.ImportFailed, match="the hh format makes pairwise items, but project 'thumbs' is binary"):
+        imports.import_file(binary_project, data_file(HH), fmt="hh")
     assert db_counts() == before
     assert Project.objects.get(slug="thumbs").kind == "binary"

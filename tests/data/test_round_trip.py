@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from labeling import exporters, importers
-from labeling.exporters import ExportSpec
+from labeling.data import exporters, imports
+from labeling.data.exporters import ExportSpec
 from tests.data.conftest import data_file
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +34,7 @@ def test_an_hh_import_round_trips_through_datasets_and_a_chat_template(project, 
     from datasets import load_dataset
     from trl.data_utils import apply_chat_template, is_conversational
 
-    imported = importers.import_file(project, data_file("hh_rlhf_helpful_base_test.jsonl.gz"), fmt="hh", skip_invalid=True)
+    imported = imports.import_file(project, data_file("hh_rlhf_helpful_base_test.jsonl.gz"), fmt="hh", skip_invalid=True)
     out = tmp_path / "hh.jsonl"
     exported = exporters.export(project, ExportSpec(format="preference"), out)
 
@@ -58,7 +58,7 @@ def test_a_standard_export_loads_with_its_trl_columns_from_jsonl_and_parquet(pro
     from datasets import load_dataset
 
     rows = [{"prompt": f"Question {i}?", "chosen": f"Good answer {i}", "rejected": f"Bad answer {i}"} for i in range(30)]
-    importers.import_file(project, write("pairs.jsonl", rows), fmt="trl")
+    imports.import_file(project, write("pairs.jsonl", rows), fmt="trl")
     for file_type in ("jsonl", "parquet"):
         out = tmp_path / f"pairs.{file_type}"
         exporters.export(project, ExportSpec(file_type=file_type), out)
@@ -72,12 +72,12 @@ def test_an_export_imports_back_into_a_new_project_unchanged(project, researcher
 
     rows = [{"prompt": [{"role": "user", "content": f"Q{i}"}], "chosen": [{"role": "assistant", "content": f"good {i}"}],
              "rejected": [{"role": "assistant", "content": f"bad {i}"}]} for i in range(5)]
-    importers.import_file(project, write("conv.jsonl", rows), fmt="trl")
+    imports.import_file(project, write("conv.jsonl", rows), fmt="trl")
     out = tmp_path / "again.jsonl"
     exporters.export(project, ExportSpec(), out)
     copy = Project.objects.create(name="Copy", slug="copy")
 
-    importers.import_file(copy, out, fmt="trl")
+    imports.import_file(copy, out, fmt="trl")
 
     again = tmp_path / "again2.jsonl"
     exporters.export(copy, ExportSpec(), again)

@@ -5,10 +5,10 @@ import uuid
 
 import pytest
 
-from labeling.exporters import ExportSpec
+from labeling.data.exporters import ExportSpec
 from labeling.models import Item, Judgment, Prompt, Response
-from training.models import DatasetSnapshot
-from training.services import create_snapshot
+from labeling.models import DatasetSnapshot
+from labeling.data.snapshots import create_snapshot
 
 pytestmark = pytest.mark.django_db
 

@@ -1,12 +1,15 @@
 """python manage.py export_data --project SLUG --format FORMAT --out FILE [policies] [--snapshot]"""
 
 import json
+from argparse import ArgumentParser
+from typing import Any
 import shutil
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from labeling import exporters
+from labeling.data import exporters
+from labeling.data.snapshots import create_snapshot
 from labeling.models import Project
 
 
@@ -16,7 +19,7 @@ class Command(BaseCommand):
         "printed is a JSON object with rows, sha256 and snapshot (its id with --snapshot, else null)."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--project", required=True, metavar="SLUG")
         parser.add_argument("--format", required=True, choices=exporters.FORMATS)
         parser.add_argument("--out", required=True, metavar="FILE", help="where to write: FILE.jsonl or FILE.parquet")
@@ -36,7 +39,7 @@ class Command(BaseCommand):
                             help="which judgments: all, human (live annotators) or imported (labels from files)")
         parser.add_argument("--snapshot", action="store_true", help="also freeze the export as a dataset snapshot")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         project = Project.objects.filter(slug=options["project"]).first()
         if project is None:
             raise CommandError(f"no project {options['project']!r}")
@@ -49,8 +52,6 @@ class Command(BaseCommand):
                 source=options["source"],
             )
             if options["snapshot"]:
-                from training.services import create_snapshot
-
                 snapshot = create_snapshot(project, spec)
                 shutil.copyfile(snapshot.path, out)
                 summary = {"rows": snapshot.rows, "sha256": snapshot.sha256, "snapshot": snapshot.pk}

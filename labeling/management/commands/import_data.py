@@ -1,56 +1,60 @@
-"""python manage.py import_data FILE --project SLUG --format FORMAT [--map TARGET=COLUMN ...] [--skip-invalid]"""
+"""python manage.py import_data FILE --project SLUG --format FORMAT [--map TARGET=COLUMN ...] [--skip-invalid]
+[--kind KIND] [--user USERNAME]"""
 
 import json
+from argparse import ArgumentParser
 from pathlib import Path
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from labeling import importers
-from labeling.models import Membership, Project
+from labeling.data import formats, imports
+from labeling.data.files import FILE_HELP
+from labeling.models import Project
 
 
 class Command(BaseCommand):
     help = (
-        "Import a data set into a project (created if it does not exist). The last line printed is a JSON "
-        "object with the counts created: prompts, items, judgments (and the rows skipped)."
+        "Import a data set into a project (created if it does not exist, with --user as its admin). The last line "
+        "printed is a JSON object with the counts created: prompts, items, judgments (and the rows skipped)."
     )
 
-    def add_arguments(self, parser):
-        parser.add_argument("file", help="a .jsonl, .json, .csv or .parquet file (.gz for the text ones)")
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("file", help=f"a {FILE_HELP} file")
         parser.add_argument("--project", required=True, metavar="SLUG")
-        parser.add_argument("--format", required=True, choices=importers.FORMATS)
+        parser.add_argument("--format", required=True, choices=formats.names())
         parser.add_argument("--map", action="extend", nargs="+", default=[], metavar="TARGET=COLUMN",
-                            help=f"column mapping (mapped, prompts); targets: {', '.join(importers.MAP_TARGETS)}")
+                            help=f"column mapping (mapped, prompts); targets: {', '.join(imports.MAP_TARGETS)}")
         parser.add_argument("--skip-invalid", action="store_true",
                             help="import the valid rows and report each invalid one, instead of importing nothing")
         parser.add_argument("--kind", choices=Project.Kind.values,
                             help="kind of a project created by this import (default: what the format makes; "
                                  "oasst: pairwise = ranked pairs, binary = emoji votes)")
-        parser.add_argument("--user", metavar="USERNAME", help="made the admin of a project created by this import")
+        parser.add_argument("--user", metavar="USERNAME",
+                            help="needed when the project does not exist yet: its first admin (made an admin of an "
+                                 "existing project they are not a member of)")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         path = Path(options["file"])
         if not path.is_file():
             raise CommandError(f"{path}: no such file")
         try:
-            mapping = importers.parse_mapping(options["map"])
+            mapping = imports.parse_mapping(options["map"])
             user = None
             if options["user"]:
                 user = get_user_model().objects.filter(username=options["user"]).first()
                 if user is None:
-                    raise CommandError(f"no user named {options['user']!r}")
-            kind = options["kind"] or importers.format_kind(options["format"], mapping)
+                    raise CommandError(f"--user: no user named {options['user']!r}")
+            kind = options["kind"] or formats.kind_needed(options["format"], mapping)
             with transaction.atomic():  # a failed import leaves no new project behind either
-                project = importers.ensure_project(options["project"], kind=kind)
-                if user is not None and not project.memberships.filter(user=user).exists():
-                    Membership.objects.create(project=project, user=user, role=Membership.Role.ADMIN)
-                result = importers.import_file(project, path, fmt=options["format"], mapping=mapping,
-                                               skip_invalid=options["skip_invalid"], user=user)
-        except importers.ImportFailed as exc:
+                project = imports.ensure_project(options["project"], kind=kind, admin=user)
+                result = imports.import_file(project, path, fmt=options["format"], mapping=mapping,
+                                             skip_invalid=options["skip_invalid"], user=user)
+        except imports.ImportFailed as exc:
             raise CommandError(str(exc)) from None
-        if result.already_imported:
+        if result.already_imported and result.batch is not None:
             self.stdout.write(f"{path.name} was already imported into {project.slug} "
                               f"({result.batch.created_at:%Y-%m-%d %H:%M}); nothing added")
         for row in result.skipped:

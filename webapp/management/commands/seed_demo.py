@@ -1,16 +1,14 @@
 """Seed a demo: a pairwise and a binary project, one researcher and two annotators, and the tiny
 models `tiny-policy` and `tiny-reward` built locally. Safe to run twice."""
 
-import random
-
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from labeling.demo import demo_rows
-from labeling.models import Item, Membership, Project, Prompt, Response
+from labeling.demo import demo_rows, write_demo_items
+from labeling.models import Membership, Project
 
 USERS = [("researcher", "researcher", "researcher"), ("annotator1", "annotator1", "annotator"), ("annotator2", "annotator2", "annotator")]
 
@@ -52,40 +50,33 @@ class Command(BaseCommand):
                       "guidelines": GUIDELINES, "ask_strength": True, "ask_rationale": True},
         )
         if created:
-            rng = random.Random(1)
-            for row in rows:
-                prompt = Prompt.objects.create(project=pairwise, text=row["prompt"])
-                good = Response.objects.create(prompt=prompt, text=row["good"], source="demo:good")
-                weak = Response.objects.create(prompt=prompt, text=row["weak"], source="demo:weak")
-                a, b = (good, weak) if rng.random() < 0.5 else (weak, good)
-                Item.objects.create(project=pairwise, prompt=prompt, response_a=a, response_b=b)
+            write_demo_items(pairwise, rows)
         binary, created = Project.objects.get_or_create(
             slug="demo-binary",
             defaults={"name": "Demo: is this answer good?", "kind": Project.Kind.BINARY, "overlap": 1,
                       "guidelines": "Thumbs up if the answer is correct and helpful, down otherwise."},
         )
         if created:
-            for row in rows:
-                prompt = Prompt.objects.create(project=binary, text=row["prompt"])
-                for text, source in ((row["good"], "demo:good"), (row["weak"], "demo:weak")):
-                    response = Response.objects.create(prompt=prompt, text=text, source=source)
-                    Item.objects.create(project=binary, prompt=prompt, response_a=response)
+            write_demo_items(binary, rows)
         for project in (pairwise, binary):
             for user, role in users.values():
                 Membership.objects.get_or_create(project=project, user=user, defaults={"role": role})
 
         if not options["no_models"]:
-            self._tiny_models(rows)
+            self._tiny_models(rows, projects=(pairwise, binary))
         self.stdout.write("Demo logins (username / password):")
         for username, password, role in USERS:
             self.stdout.write(f"  {username} / {password}   ({role})")
 
-    def _tiny_models(self, rows):
+    def _tiny_models(self, rows, projects):
+        from training.models import ModelVersion
         from training.services import register_model
         from workers.demo import build_tiny_models
 
         texts = [text for row in rows for text in row.values()] + GUIDELINES.splitlines()
         paths = build_tiny_models(settings.VAR_DIR / "models", texts)
-        register_model(name="tiny-policy", base=paths["tiny-policy"], kind="policy")
-        register_model(name="tiny-reward", base=paths["tiny-reward"], kind="reward")
+        for project in projects:  # each project has its own registry; seeding twice adds nothing
+            for name, kind in (("tiny-policy", "policy"), ("tiny-reward", "reward")):
+                if not ModelVersion.objects.filter(project=project, name=name).exists():
+                    register_model(project=project, name=name, base=paths[name], kind=kind)
         self.stdout.write(f"Tiny models: tiny-policy, tiny-reward under {settings.VAR_DIR / 'models'}")

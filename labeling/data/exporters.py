@@ -47,11 +47,11 @@ from django.db import connection, transaction
 from django.db.models import TextField
 from django.db.models.functions import Cast
 
-from labeling.importers import prompt_hash
-from labeling.models import Judgment, Project, Prompt
+from labeling.data.rows import prompt_hash
+from labeling.models import DatasetSnapshot, Judgment, Project, Prompt
 
-FORMATS = ("preference", "unpaired", "prompts", "raw")
-FILE_TYPES = ("jsonl", "parquet")
+FORMATS = tuple(DatasetSnapshot.Format.values)  # the one list: DatasetSnapshot.Format
+FILE_TYPES = tuple(DatasetSnapshot.FileType.values)
 POLICIES = ("majority", "unanimous", "every")
 KEEP_OR_DROP = ("drop", "keep")
 FORMS = ("auto", "standard", "conversational")

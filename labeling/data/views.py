@@ -1,26 +1,34 @@
 """Researcher pages for data in and out: upload -> preview -> confirm; export and snapshots.
 
 Thin: every view fetches the project through `get_project_for_user(..., research=True)` (404 for
-non-members, 403 for annotators), parses a form, calls one service, renders.
+non-members, 403 for annotators), parses a form, calls the import service (labeling/data/imports.py),
+the exporters or the snapshots, and renders.
 """
 
+from __future__ import annotations
+
 import json
-import os
-import tempfile
+from typing import Any
 
 from django import forms
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from labeling import exporters, importers
+from labeling.data import downloads, exporters, formats, imports
+from labeling.data.files import FILE_HELP
+from labeling.data.rows import printable
+from labeling.data.snapshots import create_snapshot
+from labeling.models import DatasetSnapshot, Project
 from labeling.selectors import get_project_for_user
+
+CELL_CHARS = 300  # a cell of the preview shows this much of its value
 
 
 class UploadForm(forms.Form):
-    file = forms.FileField(help_text=".jsonl, .json, .csv or .parquet (.gz for the text ones)")
-    format = forms.ChoiceField(choices=[(f, f) for f in importers.FORMATS])
+    file = forms.FileField(help_text=FILE_HELP)
+    format = forms.ChoiceField(choices=formats.choices)
     mapping = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 3}),
         help_text="mapped and prompts formats: one TARGET=COLUMN per line, e.g. prompt=question",
@@ -33,18 +41,18 @@ class StagedForm(forms.Form):
 
     token = forms.CharField(widget=forms.HiddenInput, max_length=80)
     file_name = forms.CharField(widget=forms.HiddenInput, max_length=255)
-    format = forms.ChoiceField(choices=[(f, f) for f in importers.FORMATS])
+    format = forms.ChoiceField(choices=formats.choices)
     mapping = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
     skip_invalid = forms.BooleanField(required=False, label="Skip invalid rows (and list them)")
 
 
-def _choices(values):
+def _choices(values: tuple[str, ...]) -> list[tuple[str, str]]:
     return [(v, v) for v in values]
 
 
 class ExportForm(forms.Form):
-    format = forms.ChoiceField(choices=_choices(exporters.FORMATS))
-    file_type = forms.ChoiceField(choices=_choices(exporters.FILE_TYPES), label="File")
+    format = forms.ChoiceField(choices=DatasetSnapshot.Format.choices)
+    file_type = forms.ChoiceField(choices=DatasetSnapshot.FileType.choices, label="File")
     policy = forms.ChoiceField(choices=_choices(exporters.POLICIES), help_text="for items with several judgments")
     ties = forms.ChoiceField(choices=_choices(exporters.KEEP_OR_DROP))
     both_bad = forms.ChoiceField(choices=_choices(exporters.KEEP_OR_DROP), label="Both bad")
@@ -64,92 +72,115 @@ class ExportForm(forms.Form):
         return exporters.ExportSpec(**data)
 
 
-def _cell(value) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= 300 else text[:300] + "…"
+def _plain(value: Any) -> str:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return f"<{len(value):,} bytes of binary data>"
+    return str(value)  # timestamps, decimals, ...
 
 
-def _preview_context(project, staged: StagedForm, token: str, file_name: str) -> dict:
+def _cell(value: Any) -> str:
+    """Any value read from a file, as at most CELL_CHARS of printable text."""
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, bytes | bytearray | memoryview):
+        text = _plain(value)
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False, default=_plain)
+        except (RecursionError, ValueError, TypeError):
+            text = "<nested too deeply to show>"
+    text = printable(text)
+    return text if len(text) <= CELL_CHARS else text[:CELL_CHARS] + "…"
+
+
+def _turns(prompt: str | list[dict]) -> list[dict]:
+    turns = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+    return [{"role": turn["role"], "content": _cell(turn["content"])} for turn in turns]
+
+
+def _preview_context(request: HttpRequest, project: Project, staged: StagedForm) -> dict:
     data = staged.cleaned_data
-    context = {"project": project, "form": staged, "file_name": file_name}
+    file_name = imports.staged_name(data["token"], data["file_name"])
+    context: dict[str, Any] = {"project": project, "form": staged, "file_name": file_name}
     try:
-        mapping = importers.parse_mapping(data["mapping"])
-        preview = importers.preview_file(importers.staged_path(token), fmt=data["format"], kind=project.kind,
-                                         file_name=file_name, mapping=mapping)
-    except importers.ImportFailed as exc:
+        mapping = imports.parse_mapping(data["mapping"])
+        preview = imports.preview(project, request.user, data["token"], file_name, fmt=data["format"], mapping=mapping)
+    except imports.UploadNotFound:
+        raise Http404("No such upload") from None
+    except imports.ImportFailed as exc:
         context["error"] = str(exc)
         return context
     context.update(
         mapping=mapping,
-        columns=preview.columns,
+        columns=[_cell(c) for c in preview.columns],
         records=[(where, [_cell(record.get(c, "")) for c in preview.columns]) for where, record in preview.records],
-        rows=[{"where": row.where, "prompt": _cell(row.prompt), "responses": [_cell(r) for r in row.responses],
+        rows=[{"where": row.where, "turns": _turns(row.prompt), "responses": [_cell(r) for r in row.responses],
                "labels": ", ".join(choice for _, choice in row.labels)} for row in preview.rows[:10]],
-        skipped=preview.skipped,
+        skipped=preview.skipped[:20],
+        preview=preview,
         error=preview.error,
     )
     return context
 
 
-def _render_preview(request, context):
+def _render_preview(request: HttpRequest, context: dict, status: int = 200) -> HttpResponse:
     template = "labeling/data/partials/preview.html" if request.htmx else "labeling/data/import.html"
-    return render(request, template, context)
+    return render(request, template, context, status=status)
+
+
+def _upload_page(request: HttpRequest, project: Project, upload: UploadForm, *, error: str = "",
+                 status: int = 200) -> HttpResponse:
+    return render(request, "labeling/data/import.html", {"project": project, "upload": upload, "error": error,
+                                                         "formats": formats.FORMATS.values()}, status=status)
 
 
 @login_required
-def import_data(request, slug):
+def import_data(request: HttpRequest, slug: str) -> HttpResponse:
     """GET: the upload form. POST a file: store it and preview it. POST a stored upload: preview it again."""
     project = get_project_for_user(request.user, slug, research=True)
     if request.method == "POST" and "token" in request.POST:
         staged = StagedForm(request.POST)
         if staged.is_valid():
-            token = staged.cleaned_data["token"]
-            file_name = importers.staged_name(token, staged.cleaned_data["file_name"])
-            return _render_preview(request, _preview_context(project, staged, token, file_name))
-        return _render_preview(request, {"project": project, "form": staged, "error": "Upload the file again."})
+            return _render_preview(request, _preview_context(request, project, staged))
+        return _render_preview(request, {"project": project, "form": staged, "error": "Upload the file again."}, 400)
     upload = UploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and upload.is_valid():
         data = upload.cleaned_data
         try:
-            token = importers.stage_upload(data["file"])
-        except importers.ImportFailed as exc:
-            return render(request, "labeling/data/import.html", {"project": project, "upload": upload, "error": str(exc)}, status=400)
-        file_name = importers.staged_name(token, data["file"].name)
-        staged = StagedForm({"token": token, "file_name": file_name, "format": data["format"],
+            stored = imports.stage(data["file"], project=project, user=request.user)
+        except imports.ImportFailed as exc:
+            return _upload_page(request, project, upload, error=str(exc), status=400)
+        staged = StagedForm({"token": stored.token, "file_name": stored.file_name, "format": data["format"],
                              "mapping": data["mapping"], "skip_invalid": data["skip_invalid"]})
         staged.is_valid()
-        return _render_preview(request, _preview_context(project, staged, token, file_name))
-    return render(request, "labeling/data/import.html", {"project": project, "upload": upload},
-                  status=400 if request.method == "POST" else 200)
+        return _render_preview(request, _preview_context(request, project, staged))
+    return _upload_page(request, project, upload, status=400 if request.method == "POST" else 200)
 
 
 @login_required
 @require_POST
-def import_confirm(request, slug):
+def import_confirm(request: HttpRequest, slug: str) -> HttpResponse:
     project = get_project_for_user(request.user, slug, research=True)
     staged = StagedForm(request.POST)
     if not staged.is_valid():
-        return render(request, "labeling/data/import.html", {"project": project, "upload": UploadForm(),
-                                                             "error": "Upload the file again."}, status=400)
+        return _upload_page(request, project, UploadForm(), error="Upload the file again.", status=400)
     data = staged.cleaned_data
-    token = data["token"]
-    file_name = importers.staged_name(token, data["file_name"])
+    file_name = imports.staged_name(data["token"], data["file_name"])
     try:
-        result = importers.import_file(
-            project, importers.staged_path(token), fmt=data["format"], file_name=file_name,
-            mapping=importers.parse_mapping(data["mapping"]), skip_invalid=data["skip_invalid"], user=request.user,
-        )
-    except importers.ImportFailed as exc:
-        context = _preview_context(project, staged, token, file_name)
+        result = imports.confirm(project, request.user, data["token"], file_name, fmt=data["format"],
+                                 mapping=imports.parse_mapping(data["mapping"]), skip_invalid=data["skip_invalid"])
+    except imports.UploadNotFound:
+        raise Http404("No such upload") from None
+    except imports.ImportFailed as exc:
+        context = _preview_context(request, project, staged)
         context["error"] = str(exc)
         return render(request, "labeling/data/import.html", context, status=400)
-    importers.discard_staged(token)
     return render(request, "labeling/data/import_done.html",
                   {"project": project, "result": result, "file_name": file_name})
 
 
 @login_required
-def export_data(request, slug):
+def export_data(request: HttpRequest, slug: str) -> HttpResponse:
     """GET: the export form. POST: download the export, or freeze it as a snapshot."""
     project = get_project_for_user(request.user, slug, research=True)
     form = ExportForm(request.POST or None, initial={"seed": 0})
@@ -159,45 +190,21 @@ def export_data(request, slug):
     try:
         spec = form.spec()
         if form.cleaned_data["snapshot"]:
-            from training.services import create_snapshot  # snapshots live in the training domain
-
             create_snapshot(project, spec, user=request.user)
             return redirect("labeling:snapshots", project.slug)
-        return export_download(project, spec)
+        return downloads.export_download(project, spec)
     except exporters.ExportError as exc:
         return render(request, "labeling/data/export.html", {"project": project, "form": form, "error": str(exc)}, status=400)
 
 
-def export_download(project, spec) -> FileResponse:
-    """An export streamed back as a file download; headers X-Rows and X-Sha256 describe it (also used by the API)."""
-    fd, name = tempfile.mkstemp(suffix=f".{spec.file_type}")
-    os.close(fd)
-    try:
-        result = exporters.export(project, spec, name)
-        handle = open(name, "rb")
-    finally:
-        os.unlink(name)  # the open handle keeps the bytes until the response is sent
-    response = FileResponse(handle, as_attachment=True, filename=f"{project.slug}-{spec.format}.{spec.file_type}")
-    response["X-Rows"] = str(result.rows)
-    response["X-Sha256"] = result.sha256
-    return response
-
-
 @login_required
-def snapshots(request, slug):
-    from training.models import DatasetSnapshot
-
+def snapshots(request: HttpRequest, slug: str) -> HttpResponse:
     project = get_project_for_user(request.user, slug, research=True)
     return render(request, "labeling/data/snapshots.html",
                   {"project": project, "snapshots": DatasetSnapshot.objects.filter(project=project)})
 
 
 @login_required
-def snapshot_download(request, slug, pk):
-    from training.models import DatasetSnapshot
-
+def snapshot_download(request: HttpRequest, slug: str, pk: int) -> FileResponse:
     project = get_project_for_user(request.user, slug, research=True)
-    snapshot = DatasetSnapshot.objects.filter(project=project, pk=pk).first()
-    if snapshot is None or not snapshot.path.is_file():
-        raise Http404("No such snapshot")
-    return FileResponse(open(snapshot.path, "rb"), as_attachment=True, filename=snapshot.download_name)
+    return downloads.snapshot_download(DatasetSnapshot.objects.filter(project=project, pk=pk).first())

@@ -1,0 +1,25 @@
+"""`trl-unpaired`: TRL's unpaired preference format (KTO): `prompt`, `completion`, `label` (a
+boolean; in CSV also true/false/1/0) -> one binary item whose file label is up or down."""
+
+from __future__ import annotations
+
+from labeling.data import rows as v
+from labeling.data.formats import Format, register
+from labeling.data.rows import Options, Row
+from labeling.models import Project
+
+
+def read(record: dict, opts: Options) -> list[Row]:
+    prompt = v.prompt(v.get(record, "prompt"))
+    completion = v.response(v.get(record, "completion"), "completion", conversational=isinstance(prompt, list))
+    label = v.boolean(v.get(record, "label"), "label", from_text=opts.file_type == "csv")
+    return [Row(prompt, (completion,), labels=(("", "up" if label else "down"),))]
+
+
+FORMAT = register(Format(
+    name="trl-unpaired",
+    help="prompt, completion, label (true/false): binary items",
+    read=read,
+    kind=lambda mapping: Project.Kind.BINARY,
+    sniff=lambda columns: {"prompt", "completion", "label"} <= columns,
+))
