@@ -16,6 +16,10 @@ urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),
     path("projects/new/", views.project_create, name="project_create"),
     path("projects/<slug:slug>/", views.project_detail, name="project"),
+    path("projects/<slug:slug>/settings/", views.project_settings, name="project_settings"),
+    path("projects/<slug:slug>/members/", views.member_add, name="member_add"),
+    path("projects/<slug:slug>/members/<str:username>/role/", views.member_role, name="member_role"),
+    path("projects/<slug:slug>/members/<str:username>/remove/", views.member_remove, name="member_remove"),
 ]
 
 urlpatterns += [  # data in and out: import, export, snapshots (labeling/data/views.py)
