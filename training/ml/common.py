@@ -1,23 +1,26 @@
 """Pieces every algorithm shares, written once.
 
-- `CommonConfig`: the fields all algorithms share; each algorithm subclasses it and names its TRL
-  config class in `trl_config`. Every field not in `LOCAL_FIELDS` is passed through to that class
-  under the same name (`to_trl_config`), so its default and meaning are TRL's.
+- The configs live in the torch-free table `training.algorithms`; each names its TRL config class
+  in `trl_config` (resolved by `trl_config_class`). Every field not in `LOCAL_FIELDS` is passed
+  through to that class under the same name (`to_trl_config`), so its default and meaning are TRL's.
 - `ProgressCallback`: what the worker hands in; `ProgressAdapter` calls it from the trainer.
-- `load_model_and_tokenizer`, `lora_config`, `device_settings`: model side.
+- `load_model_and_tokenizer` (a base plus LoRA adapters merged in order), `lora_config`,
+  `device_settings`: model side.
 - `run_trainer` / `train_with`: build one TRL trainer, train, save `output_dir/final`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import torch
 from datasets import Dataset
-from peft import AutoPeftModelForCausalLM, AutoPeftModelForSequenceClassification, LoraConfig
+from peft import AutoPeftModelForCausalLM, AutoPeftModelForSequenceClassification, LoraConfig, PeftModel
 from transformers import (
     AutoModelForCausalLM,
     AutoModelForSequenceClassification,
@@ -31,60 +34,15 @@ from transformers import (
     TrainingArguments,
 )
 
+from training.algorithms import CommonConfig, passthrough_fields
+
 ModelKind = Literal["causal", "reward"]
 
-# Fields of our configs that are ours, not TRL's: everything else is passed through to the TRL config.
-LOCAL_FIELDS = frozenset({"model_name_or_path", "use_lora", "lora_r", "lora_alpha", "lora_dropout"})
 
-
-def param(
-    default: Any,
-    help: str,
-    *,
-    choices: list[str] | None = None,
-    minimum: float | None = None,
-    maximum: float | None = None,
-) -> Any:
-    """A dataclass field carrying its own help text (and bounds or choices, for the JSON schema)."""
-    metadata: dict[str, Any] = {"help": help}
-    if choices is not None:
-        metadata["choices"] = choices
-    if minimum is not None:
-        metadata["min"] = minimum
-    if maximum is not None:
-        metadata["max"] = maximum
-    return field(default=default, metadata=metadata)
-
-
-@dataclass(kw_only=True)
-class CommonConfig:
-    """Fields every algorithm shares. Defaults are TRL's (LoRA defaults: `trl.ModelConfig`'s)."""
-
-    trl_config: ClassVar[type[TrainingArguments]] = TrainingArguments
-
-    model_name_or_path: str = field(
-        metadata={"help": "Local directory or hub id of the model to start from; set by the worker, not the user."}
-    )
-    learning_rate: float = param(5e-5, "Initial learning rate for AdamW.", minimum=0)
-    num_train_epochs: float = param(
-        3.0, "Number of passes over the training data (ignored when max_steps > 0).", minimum=0
-    )
-    max_steps: int = param(-1, "If > 0, total number of optimizer steps; overrides num_train_epochs.", minimum=-1)
-    per_device_train_batch_size: int = param(8, "Batch size per device for training.", minimum=1)
-    gradient_accumulation_steps: int = param(1, "Number of batches to accumulate before an optimizer step.", minimum=1)
-    seed: int = param(42, "Random seed set at the start of training.", minimum=0)
-    save_steps: int = param(500, "Save a resumable checkpoint every this many optimizer steps.", minimum=1)
-    logging_steps: int = param(10, "Log (and report progress metrics) every this many optimizer steps.", minimum=1)
-    max_length: int = param(1024, "Maximum length in tokens of a tokenized sequence.", minimum=1)
-    use_lora: bool = param(False, "Train a LoRA adapter on all linear layers instead of the full model.")
-    lora_r: int = param(16, "LoRA rank.", minimum=1)
-    lora_alpha: int = param(32, "LoRA scaling factor alpha.", minimum=1)
-    lora_dropout: float = param(0.05, "Dropout probability on the LoRA layers.", minimum=0, maximum=1)
-
-
-def passthrough_fields(config_cls: type[CommonConfig]) -> list[str]:
-    """Names of the fields of `config_cls` that go to its TRL config class unchanged."""
-    return [f.name for f in dataclasses.fields(config_cls) if f.name not in LOCAL_FIELDS]
+def trl_config_class(config_cls: type[CommonConfig]) -> type[TrainingArguments]:
+    """The TRL config class named (as a dotted path) by `config_cls.trl_config`."""
+    module_name, _, class_name = config_cls.trl_config.rpartition(".")
+    return getattr(importlib.import_module(module_name), class_name)
 
 
 def device_settings() -> dict[str, Any]:
@@ -103,7 +61,7 @@ def device_settings() -> dict[str, Any]:
 
 def to_trl_config(config: CommonConfig, output_dir: str | Path, **overrides: Any) -> TrainingArguments:
     """Build `config.trl_config` from our config: pass-through fields, device settings, quiet reporting."""
-    trl_cls = type(config).trl_config
+    trl_cls = trl_config_class(type(config))
     known = {f.name for f in dataclasses.fields(trl_cls)}
     names = passthrough_fields(type(config))
     unknown = [name for name in names if name not in known]
@@ -122,12 +80,15 @@ def is_adapter_dir(name_or_path: str | Path) -> bool:
 
 
 def load_model_and_tokenizer(
-    name_or_path: str | Path, kind: ModelKind = "causal"
+    name_or_path: str | Path, kind: ModelKind = "causal", adapters: Sequence[str | Path] = ()
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Load a model (fp32, as TRL does) and its tokenizer from a directory or hub id.
+    """Load a model (fp32, as TRL does) and its tokenizer: `name_or_path`, then each LoRA adapter
+    directory in `adapters` loaded with peft and merged, in order.
 
-    A LoRA adapter directory (one with `adapter_config.json`) is loaded onto its base and merged, so
-    what comes back is always a plain model. Reward models have one output (`num_labels=1`).
+    That is how a model version is loaded anywhere (training, evaluation, generation), so a chain of
+    LoRA jobs gives exactly the weights its last job ended with. A `name_or_path` that is itself an
+    adapter directory (one with `adapter_config.json`) is loaded onto the base it names and merged.
+    What comes back is always a plain model. Reward models have one output (`num_labels=1`).
     """
     tokenizer = AutoTokenizer.from_pretrained(name_or_path)
     if tokenizer.pad_token is None:
@@ -141,8 +102,16 @@ def load_model_and_tokenizer(
     else:
         auto = AutoModelForCausalLM if kind == "causal" else AutoModelForSequenceClassification
         model = auto.from_pretrained(name_or_path, **kwargs)
+    model = apply_adapters(model, adapters)
     model.config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
+
+
+def apply_adapters(model: PreTrainedModel, adapters: Sequence[str | Path]) -> PreTrainedModel:
+    """`model` with each LoRA adapter in `adapters` loaded and merged into it, in order."""
+    for adapter in adapters:
+        model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    return model
 
 
 def lora_config(config: CommonConfig, kind: ModelKind = "causal") -> LoraConfig | None:
@@ -242,17 +211,20 @@ def train_with(
 
 def run_trainer(
     trainer_cls: type[Trainer],
+    *,
     config: CommonConfig,
     kind: ModelKind,
     train_dataset: Dataset,
     output_dir: str | Path,
-    callback: ProgressCallback | None,
-    eval_dataset: Dataset | None,
-    resume_from_checkpoint: str | Path | None,
+    callback: ProgressCallback | None = None,
+    eval_dataset: Dataset | None = None,
+    resume_from_checkpoint: str | Path | None = None,
+    adapters: Sequence[str | Path] = (),
     **trainer_kwargs: Any,
 ) -> TrainResult:
-    """Load `config.model_name_or_path`, build `trainer_cls` the way every TRL trainer takes it, train."""
-    model, tokenizer = load_model_and_tokenizer(config.model_name_or_path, kind)
+    """Load `config.model_name_or_path` plus `adapters`, build `trainer_cls` the way every TRL trainer
+    takes it, train. `trainer_kwargs` go to the trainer (DPO's `ref_model`)."""
+    model, tokenizer = load_model_and_tokenizer(config.model_name_or_path, kind, adapters)
     trainer = trainer_cls(
         model=model,
         args=to_trl_config(config, output_dir),

@@ -1,51 +1,24 @@
 """Direct Preference Optimization (TRL `DPOTrainer`) on a preference dataset.
 
 Dataset: `prompt`, `chosen`, `rejected` (standard text or conversational messages).
-Reference model: with LoRA, the starting model with the adapter disabled; without LoRA, a second
-copy loaded from the same directory.
+Reference model: the starting model (its base plus its adapters). With LoRA, that is the trained
+model with the new adapter disabled; without LoRA, a second copy loaded the same way.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
 
 from datasets import Dataset
-from transformers import TrainingArguments
-from trl import DPOConfig as TRLDPOConfig
 from trl import DPOTrainer
 
-from .common import CommonConfig, ProgressCallback, TrainResult, load_model_and_tokenizer, param, run_trainer
+from training.algorithms import DPO_LOSS_TYPES as LOSS_TYPES
+from training.algorithms import DPOConfig
 
-LOSS_TYPES = ["sigmoid", "ipo", "hinge", "robust"]
+from .common import ProgressCallback, TrainResult, load_model_and_tokenizer, run_trainer
 
-
-@dataclass(kw_only=True)
-class DPOConfig(CommonConfig):
-    """Direct Preference Optimization; fields mirror `trl.DPOConfig`."""
-
-    trl_config: ClassVar[type[TrainingArguments]] = TRLDPOConfig
-
-    learning_rate: float = param(1e-6, "Initial learning rate for AdamW.", minimum=0)
-    beta: float = param(
-        0.1,
-        "Strength of the pull towards the reference model: higher beta, less deviation. "
-        "For loss_type='ipo' it is the regularization parameter tau.",
-        minimum=0,
-    )
-    loss_type: str = param(
-        "sigmoid",
-        "sigmoid: the DPO loss; ipo: IPO (squared loss on the log-ratio margin); hinge: SLiC hinge loss; "
-        "robust: Robust DPO, unbiased under label noise of rate label_smoothing.",
-        choices=LOSS_TYPES,
-    )
-    label_smoothing: float = param(
-        0.0,
-        "Robust DPO: assumed probability that a preference label is flipped, in [0, 0.5); 0.1 is typical.",
-        minimum=0,
-        maximum=0.5,
-    )
+__all__ = ["LOSS_TYPES", "DPOConfig", "train"]
 
 
 def train(
@@ -55,17 +28,21 @@ def train(
     callback: ProgressCallback | None = None,
     eval_dataset: Dataset | None = None,
     resume_from_checkpoint: str | Path | None = None,
+    *,
+    adapters: Sequence[str | Path] = (),
 ) -> TrainResult:
     """Train a policy with DPO on `train_dataset`; save it (or its LoRA adapter) to `output_dir/final`."""
-    ref_model = None if config.use_lora else load_model_and_tokenizer(config.model_name_or_path)[0]
+    # the reference is the starting model (base + adapters); with LoRA, the trained model with its adapter off
+    ref_model = None if config.use_lora else load_model_and_tokenizer(config.model_name_or_path, adapters=adapters)[0]
     return run_trainer(
         DPOTrainer,
-        config,
-        "causal",
-        train_dataset,
-        output_dir,
-        callback,
-        eval_dataset,
-        resume_from_checkpoint,
+        config=config,
+        kind="causal",
+        train_dataset=train_dataset,
+        output_dir=output_dir,
+        callback=callback,
+        eval_dataset=eval_dataset,
+        resume_from_checkpoint=resume_from_checkpoint,
+        adapters=adapters,
         ref_model=ref_model,
     )

@@ -89,9 +89,11 @@ def reward_score(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, pro
     return model(input_ids=input_ids).logits[0, 0].item()
 
 
-def reward_model_accuracy(model_dir: str | Path, rows: Iterable[dict[str, Any]]) -> float:
-    """Pairwise accuracy of a reward model: score(prompt + chosen) > score(prompt + rejected)."""
-    model, tokenizer = load_model_and_tokenizer(model_dir, "reward")
+def reward_model_accuracy(
+    model_dir: str | Path, rows: Iterable[dict[str, Any]], adapters: Sequence[str | Path] = ()
+) -> float:
+    """Pairwise accuracy of a reward model (`model_dir` + `adapters`): score(prompt + chosen) > score(prompt + rejected)."""
+    model, tokenizer = load_model_and_tokenizer(model_dir, "reward", adapters)
     model.eval()
     rows = list(rows)
     chosen = [reward_score(model, tokenizer, row["prompt"], row["chosen"]) for row in rows]
@@ -134,4 +136,19 @@ def dpo_accuracy(
         ref = _pair_logps(load_model_and_tokenizer(ref_dir)[0].eval(), tokenizer, rows)
     chosen = [dpo_implicit_reward(p[0], r[0], beta) for p, r in zip(policy, ref)]
     rejected = [dpo_implicit_reward(p[1], r[1], beta) for p, r in zip(policy, ref)]
+    return pairwise_accuracy(chosen, rejected)
+
+
+Chain = tuple[str | Path, Sequence[str | Path]]  # (base, LoRA adapters merged in order)
+
+
+def dpo_chain_accuracy(policy: Chain, reference: Chain, rows: Iterable[dict[str, Any]], beta: float) -> float:
+    """DPO implicit-reward accuracy with the policy and the reference each loaded as base + adapters."""
+    rows = list(rows)
+    policy_model, tokenizer = load_model_and_tokenizer(policy[0], "causal", policy[1])
+    policy_logps = _pair_logps(policy_model.eval(), tokenizer, rows)
+    del policy_model
+    ref = _pair_logps(load_model_and_tokenizer(reference[0], "causal", reference[1])[0].eval(), tokenizer, rows)
+    chosen = [dpo_implicit_reward(p[0], r[0], beta) for p, r in zip(policy_logps, ref)]
+    rejected = [dpo_implicit_reward(p[1], r[1], beta) for p, r in zip(policy_logps, ref)]
     return pairwise_accuracy(chosen, rejected)

@@ -11,39 +11,19 @@ Balance: TRL (after Eq. 8 of the KTO paper) recommends desirable_weight * n_desi
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
 
 from datasets import Dataset
-from transformers import TrainingArguments
-from trl import KTOConfig as TRLKTOConfig
 from trl import KTOTrainer, maybe_unpair_preference_dataset
 
-from .common import CommonConfig, ProgressCallback, TrainResult, param, run_trainer
+from training.algorithms import KTOConfig
+
+from .common import ProgressCallback, TrainResult, run_trainer
+
+__all__ = ["KTOConfig", "train", "weight_ratio"]
 
 RECOMMENDED_RATIO = (1.0, 4 / 3)
-
-
-@dataclass(kw_only=True)
-class KTOConfig(CommonConfig):
-    """KTO; fields mirror `trl.KTOConfig`."""
-
-    trl_config: ClassVar[type[TrainingArguments]] = TRLKTOConfig
-
-    learning_rate: float = param(1e-6, "Initial learning rate for AdamW.", minimum=0)
-    per_device_train_batch_size: int = param(
-        8, "Batch size per device for training; KTO needs at least 2 to estimate its KL term.", minimum=2
-    )
-    beta: float = param(
-        0.1, "Strength of the pull towards the reference model: higher beta, less deviation.", minimum=0
-    )
-    desirable_weight: float = param(
-        1.0, "Weight of the loss on desirable (label True) examples, to counter class imbalance.", minimum=0
-    )
-    undesirable_weight: float = param(
-        1.0, "Weight of the loss on undesirable (label False) examples, to counter class imbalance.", minimum=0
-    )
 
 
 def weight_ratio(n_desirable: int, n_undesirable: int, desirable_weight: float, undesirable_weight: float) -> float:
@@ -58,6 +38,8 @@ def train(
     callback: ProgressCallback | None = None,
     eval_dataset: Dataset | None = None,
     resume_from_checkpoint: str | Path | None = None,
+    *,
+    adapters: Sequence[str | Path] = (),
 ) -> TrainResult:
     """Train a policy with KTO on `train_dataset`; save it (or its LoRA adapter) to `output_dir/final`."""
     train_dataset = maybe_unpair_preference_dataset(train_dataset)
@@ -75,13 +57,14 @@ def train(
         )
     result = run_trainer(
         KTOTrainer,
-        config,
-        "causal",
-        train_dataset,
-        output_dir,
-        callback,
-        maybe_unpair_preference_dataset(eval_dataset) if eval_dataset is not None else None,
-        resume_from_checkpoint,
+        config=config,
+        kind="causal",
+        train_dataset=train_dataset,
+        output_dir=output_dir,
+        callback=callback,
+        eval_dataset=maybe_unpair_preference_dataset(eval_dataset) if eval_dataset is not None else None,
+        resume_from_checkpoint=resume_from_checkpoint,
+        adapters=adapters,
     )
     result.metrics.update(kto_weight_ratio=ratio, kto_weights_out_of_range=out_of_range)
     return result

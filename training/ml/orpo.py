@@ -6,26 +6,17 @@ reference model: it adds an odds-ratio penalty to the SFT loss on `chosen`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
 
 from datasets import Dataset
-from transformers import TrainingArguments
-from trl.experimental.orpo import ORPOConfig as TRLORPOConfig
 from trl.experimental.orpo import ORPOTrainer
 
-from .common import CommonConfig, ProgressCallback, TrainResult, param, run_trainer
+from training.algorithms import ORPOConfig
 
+from .common import ProgressCallback, TrainResult, run_trainer
 
-@dataclass(kw_only=True)
-class ORPOConfig(CommonConfig):
-    """ORPO; fields mirror `trl.experimental.orpo.ORPOConfig`."""
-
-    trl_config: ClassVar[type[TrainingArguments]] = TRLORPOConfig
-
-    learning_rate: float = param(1e-6, "Initial learning rate for AdamW.", minimum=0)
-    beta: float = param(0.1, "Weight of the odds-ratio loss relative to the SFT loss (lambda in the paper).", minimum=0)
+__all__ = ["ORPOConfig", "train"]
 
 
 def train(
@@ -35,8 +26,18 @@ def train(
     callback: ProgressCallback | None = None,
     eval_dataset: Dataset | None = None,
     resume_from_checkpoint: str | Path | None = None,
+    *,
+    adapters: Sequence[str | Path] = (),
 ) -> TrainResult:
     """Train a policy with ORPO on `train_dataset`; save it (or its LoRA adapter) to `output_dir/final`."""
     return run_trainer(
-        ORPOTrainer, config, "causal", train_dataset, output_dir, callback, eval_dataset, resume_from_checkpoint
+        ORPOTrainer,
+        config=config,
+        kind="causal",
+        train_dataset=train_dataset,
+        output_dir=output_dir,
+        callback=callback,
+        eval_dataset=eval_dataset,
+        resume_from_checkpoint=resume_from_checkpoint,
+        adapters=adapters,
     )

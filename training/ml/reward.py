@@ -7,31 +7,17 @@ with one output, the reward.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
 
 from datasets import Dataset
-from transformers import TrainingArguments
-from trl import RewardConfig as TRLRewardConfig
 from trl import RewardTrainer
 
-from .common import CommonConfig, ProgressCallback, TrainResult, param, run_trainer
+from training.algorithms import RewardConfig
 
+from .common import ProgressCallback, TrainResult, run_trainer
 
-@dataclass(kw_only=True)
-class RewardConfig(CommonConfig):
-    """Reward model training; fields mirror `trl.RewardConfig`."""
-
-    trl_config: ClassVar[type[TrainingArguments]] = TRLRewardConfig
-
-    learning_rate: float = param(1e-4, "Initial learning rate for AdamW.", minimum=0)
-    center_rewards_coefficient: float | None = param(
-        None,
-        "Coefficient of a penalty that pushes rewards towards mean zero (Eisenstein et al. 2023); "
-        "0.01 is a recommended value. Unset: no penalty.",
-        minimum=0,
-    )
+__all__ = ["RewardConfig", "train"]
 
 
 def train(
@@ -41,8 +27,18 @@ def train(
     callback: ProgressCallback | None = None,
     eval_dataset: Dataset | None = None,
     resume_from_checkpoint: str | Path | None = None,
+    *,
+    adapters: Sequence[str | Path] = (),
 ) -> TrainResult:
     """Train a reward model on `train_dataset`; save it (or its LoRA adapter) to `output_dir/final`."""
     return run_trainer(
-        RewardTrainer, config, "reward", train_dataset, output_dir, callback, eval_dataset, resume_from_checkpoint
+        RewardTrainer,
+        config=config,
+        kind="reward",
+        train_dataset=train_dataset,
+        output_dir=output_dir,
+        callback=callback,
+        eval_dataset=eval_dataset,
+        resume_from_checkpoint=resume_from_checkpoint,
+        adapters=adapters,
     )

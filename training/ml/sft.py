@@ -10,26 +10,17 @@ Accepted datasets (standard text or conversational messages):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
 
 from datasets import Dataset
-from transformers import TrainingArguments
-from trl import SFTConfig as TRLSFTConfig
 from trl import SFTTrainer
 
-from .common import CommonConfig, ProgressCallback, TrainResult, param, run_trainer
+from training.algorithms import SFTConfig
 
+from .common import ProgressCallback, TrainResult, run_trainer
 
-@dataclass(kw_only=True)
-class SFTConfig(CommonConfig):
-    """Supervised fine-tuning; fields mirror `trl.SFTConfig`."""
-
-    trl_config: ClassVar[type[TrainingArguments]] = TRLSFTConfig
-
-    learning_rate: float = param(2e-5, "Initial learning rate for AdamW.", minimum=0)
-    packing: bool = param(False, "Pack several sequences into each max_length row.")
+__all__ = ["SFTConfig", "to_sft_dataset", "train"]
 
 
 def to_sft_dataset(dataset: Dataset) -> Dataset:
@@ -53,15 +44,18 @@ def train(
     callback: ProgressCallback | None = None,
     eval_dataset: Dataset | None = None,
     resume_from_checkpoint: str | Path | None = None,
+    *,
+    adapters: Sequence[str | Path] = (),
 ) -> TrainResult:
     """Fine-tune a causal LM on `train_dataset` (see the module docstring for accepted columns)."""
     return run_trainer(
         SFTTrainer,
-        config,
-        "causal",
-        to_sft_dataset(train_dataset),
-        output_dir,
-        callback,
-        to_sft_dataset(eval_dataset) if eval_dataset is not None else None,
-        resume_from_checkpoint,
+        config=config,
+        kind="causal",
+        train_dataset=to_sft_dataset(train_dataset),
+        output_dir=output_dir,
+        callback=callback,
+        eval_dataset=to_sft_dataset(eval_dataset) if eval_dataset is not None else None,
+        resume_from_checkpoint=resume_from_checkpoint,
+        adapters=adapters,
     )

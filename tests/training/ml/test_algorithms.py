@@ -151,9 +151,10 @@ def test_every_algorithm_trains_a_lora_adapter_on_conversations(
 ) -> None:
     from training.ml.common import load_model_and_tokenizer
     from training.ml.evaluate import dpo_accuracy, reward_model_accuracy
-    from training.ml.registry import ALGORITHMS
+    from training.algorithms import ALGORITHMS
+    from training.ml.registry import ENTRIES
 
-    config_cls, train, dataset_format = ALGORITHMS[name]
+    config_cls, train, dataset_format = ALGORITHMS[name].config, ENTRIES[name], ALGORITHMS[name].trains_on[0]
     rows = conversational(TRAIN_ROWS)
     base = tiny_reward if name == "reward" else tiny_policy
     config = config_cls(model_name_or_path=base, use_lora=True, max_steps=2, **FAST)
@@ -208,15 +209,16 @@ def test_a_stopped_run_resumes_to_the_same_final_step(tiny_reward: str, work_dir
 
 
 def test_the_registry_names_every_algorithm() -> None:
+    from training.algorithms import ALGORITHMS
     from training.ml import dpo, kto, orpo, reward, sft
-    from training.ml.registry import ALGORITHMS, make_config
+    from training.ml.registry import ENTRIES, make_config
 
-    assert ALGORITHMS == {
-        "reward": (reward.RewardConfig, reward.train, "preference"),
-        "sft": (sft.SFTConfig, sft.train, "sft"),
-        "dpo": (dpo.DPOConfig, dpo.train, "preference"),
-        "kto": (kto.KTOConfig, kto.train, "unpaired"),
-        "orpo": (orpo.ORPOConfig, orpo.train, "preference"),
+    assert {name: (a.config, ENTRIES[name], a.trains_on) for name, a in ALGORITHMS.items()} == {
+        "reward": (reward.RewardConfig, reward.train, ("preference",)),
+        "sft": (sft.SFTConfig, sft.train, ("preference", "unpaired")),  # what sft.to_sft_dataset reads
+        "dpo": (dpo.DPOConfig, dpo.train, ("preference",)),
+        "kto": (kto.KTOConfig, kto.train, ("unpaired",)),
+        "orpo": (orpo.ORPOConfig, orpo.train, ("preference",)),
     }
     config = make_config("dpo", "some/model", {"beta": 0.2})
     assert isinstance(config, dpo.DPOConfig) and config.beta == 0.2
@@ -225,7 +227,8 @@ def test_the_registry_names_every_algorithm() -> None:
 def test_to_trl_config_refuses_a_field_trl_does_not_have(tmp_path: Path) -> None:
     from dataclasses import dataclass
 
-    from training.ml.common import param, to_trl_config
+    from training.algorithms import param
+    from training.ml.common import to_trl_config
     from training.ml.dpo import DPOConfig
 
     @dataclass(kw_only=True)

@@ -3,15 +3,16 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from training import configs, services
-from training.models import DatasetSnapshot, ModelVersion
+from training import algorithms, services
+from labeling.models import DatasetSnapshot
+from training.models import ModelVersion
 
 
 class Command(BaseCommand):
     help = "Queue a training job for the running workers; with --wait, print its final state as JSON."
 
     def add_arguments(self, parser):
-        parser.add_argument("--algorithm", required=True, choices=list(configs.ALGORITHM_LABELS))
+        parser.add_argument("--algorithm", required=True, choices=list(algorithms.ALGORITHMS))
         parser.add_argument("--base", required=True, help="name of a registered ModelVersion")
         parser.add_argument("--snapshot", required=True, type=int, help="DatasetSnapshot id")
         parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a config setting; repeatable")
@@ -19,12 +20,14 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=24 * 3600, help="seconds to wait at most")
 
     def handle(self, *args, **opts):
-        base = ModelVersion.objects.filter(name=opts["base"]).first()
-        if base is None:
-            raise CommandError(f"--base: no model named {opts['base']!r}; see `register_model`")
         snapshot = DatasetSnapshot.objects.filter(pk=opts["snapshot"]).first()
         if snapshot is None:
             raise CommandError(f"--snapshot: no snapshot with id {opts['snapshot']}")
+        base = ModelVersion.objects.filter(project=snapshot.project, name=opts["base"]).first()
+        if base is None:
+            raise CommandError(
+                f"--base: no model named {opts['base']!r} in project {snapshot.project.slug}; see `register_model`"
+            )
         overrides = {}
         for item in opts["set"]:
             key, sep, value = item.partition("=")
@@ -33,7 +36,7 @@ class Command(BaseCommand):
             overrides[key.strip()] = value
         try:
             job = services.launch_job(algorithm=opts["algorithm"], base_model=base, snapshot=snapshot, overrides=overrides)
-        except configs.ConfigError as exc:
+        except algorithms.ConfigError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"queued job {job.pk}")
         if opts["wait"]:
