@@ -6,6 +6,7 @@ import time
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
@@ -28,7 +29,9 @@ def is_researcher(user) -> bool:
 def get_project_for_user(user, slug: str, *, research: bool = False) -> Project:
     """The project `slug` if `user` may see it: 404 when not a member, 403 when the role is too low.
 
-    One query: the project with the user's role on it.
+    A project the user is not a member of answers exactly as one that does not exist (404 "No such
+    project"), so its slug gives nothing away. An annotator on a research page gets 403 with the
+    reason. One query: the project with the user's role on it.
     """
     role = Membership.objects.filter(project=OuterRef("pk"), user_id=user.pk).values("role")[:1]
     project = Project.objects.filter(slug=slug).annotate(member_role=Subquery(role)).first()
@@ -39,7 +42,10 @@ def get_project_for_user(user, slug: str, *, research: bool = False) -> Project:
     if project.member_role is None:
         raise Http404("No such project")
     if research and project.member_role not in RESEARCH_ROLES:
-        raise PermissionDenied("Only the project's researchers may see this page")
+        raise PermissionDenied(
+            f"This page is for the researchers and admins of {project.name}; you are one of its annotators. "
+            "Your items are in your queue; a project admin can change your role."
+        )
     return project
 
 
@@ -122,6 +128,12 @@ def annotator_progress(project: Project, user) -> dict:
     return {"judged_today": judged_today, "left": max(0, open_item_count(project) - answered_open)}
 
 
+def _total_judgments():
+    """Per item: all its judgments, the annotators' and those imported with the data (annotator None)."""
+    per_item = Judgment.objects.filter(item=OuterRef("pk")).order_by().values("item").annotate(n=Count("id")).values("n")
+    return Coalesce(Subquery(per_item), 0)
+
+
 def skipped_to_revisit(project: Project, user) -> int:
     """How many items this annotator skipped that still need judgments: offered at the end of the queue."""
     return Assignment.objects.filter(
@@ -146,36 +158,119 @@ def project_skip_counts(project: Project) -> dict:
 
 
 def research_projects(user) -> list[Project]:
-    """Projects on the researcher's dashboard, with item and judgment counts and completion."""
+    """Projects on the researcher's dashboard, with their counts (a fixed number of queries).
+
+    n_complete counts items with at least k judgments of any source: labels imported with the data
+    count as well as the annotators'. (Only the annotators' count fills their queues.)
+    """
     projects = Project.objects.all() if user.is_superuser else Project.objects.filter(
         memberships__user=user, memberships__role__in=RESEARCH_ROLES
     )
-    projects = projects.annotate(
-        n_items=Count("items", distinct=True),
-        n_judgments=Count("items__judgments", distinct=True),
-        n_complete=Count("items", filter=Q(items__judgment_count__gte=F("overlap")), distinct=True),
-    ).order_by("name")
-    return list(projects)
+    projects = list(projects.order_by("name"))
+    ids = [p.pk for p in projects]
+    items = dict(Item.objects.filter(project__in=ids).values_list("project").annotate(n=Count("id")).order_by())
+    complete = dict(
+        Item.objects.filter(project__in=ids).annotate(total=_total_judgments())
+        .filter(total__gte=F("project__overlap")).values_list("project").annotate(n=Count("id")).order_by()
+    )
+    judgments = {
+        row["item__project"]: row for row in Judgment.objects.filter(item__project__in=ids)
+        .values("item__project").annotate(n=Count("id"), imported=Count("id", filter=Q(annotator__isnull=True))).order_by()
+    }
+    skips = dict(
+        Assignment.objects.filter(project__in=ids, state=Assignment.State.SKIPPED)
+        .values_list("project").annotate(n=Count("id")).order_by()
+    )
+    for p in projects:
+        p.n_items = items.get(p.pk, 0)
+        p.n_complete = complete.get(p.pk, 0)
+        p.n_judgments = judgments.get(p.pk, {}).get("n", 0)
+        p.n_imported = judgments.get(p.pk, {}).get("imported", 0)
+        p.n_skips = skips.get(p.pk, 0)
+    return projects
+
+
+def choice_label(choice: str) -> str:
+    """An answer in words ("A is better"), not its stored code ("a")."""
+    return Judgment.Choice(choice).label if choice in Judgment.Choice.values else choice
 
 
 def project_stats(project: Project) -> dict:
+    """What the project page shows: completion (any source), answers in words, annotators, skips, members."""
     items = Item.objects.filter(project=project)
     n_items = items.count()
-    n_complete = items.filter(judgment_count__gte=project.overlap).count()
+    n_complete = items.annotate(total=_total_judgments()).filter(total__gte=project.overlap).count()
+    n_open_for_annotators = items.filter(judgment_count__lt=project.overlap).count()
     judgments = Judgment.objects.filter(item__project=project)
-    by_choice = dict(judgments.values_list("choice").annotate(n=Count("id")).values_list("choice", "n"))
+    counts = judgments.aggregate(n=Count("id"), imported=Count("id", filter=Q(annotator__isnull=True)))
+    by_choice = [
+        {"choice": choice, "label": choice_label(choice), "n": n}
+        for choice, n in judgments.values_list("choice").annotate(n=Count("id")).values_list("choice", "n").order_by("-n", "choice")
+    ]
     per_annotator = list(
         judgments.filter(annotator__isnull=False)
         .values("annotator__username")
         .annotate(n=Count("id"))
         .order_by("-n", "annotator__username")
     )
+    skips = project_skip_counts(project)
     return {
         "n_items": n_items,
         "n_complete": n_complete,
-        "n_judgments": judgments.count(),
+        "n_open_for_annotators": n_open_for_annotators,
+        "n_judgments": counts["n"],
+        "n_imported": counts["imported"],
         "completion": (n_complete / n_items) if n_items else 0.0,
         "by_choice": by_choice,
         "per_annotator": per_annotator,
+        "n_skips": skips["total"],
+        "skip_reasons": skips["by_reason"],
         "members": list(project.memberships.select_related("user").order_by("role", "user__username")),
+    }
+
+
+JUDGMENT_PAGE_MAX = 1000
+
+
+def judgment_page(project: Project, *, after: int = 0, limit: int = 100) -> dict:
+    """One page of the project's judgments in id order, for the API: {"items": [...], "next": cursor}.
+
+    Keyset paging: `after` is the last id of the previous page (0 for the first); `next` is the
+    cursor for the following page, None on the last. Each item: id, item, choice, annotator
+    (username, None for imported labels), source, left, strength, created_at.
+    """
+    limit = max(1, min(limit, JUDGMENT_PAGE_MAX))
+    rows = list(
+        Judgment.objects.filter(item__project=project, id__gt=after)
+        .order_by("id")
+        .values("id", "item_id", "choice", "annotator__username", "source", "left", "strength", "created_at")[: limit + 1]
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [
+        {"id": r["id"], "item": r["item_id"], "choice": r["choice"], "annotator": r["annotator__username"],
+         "source": r["source"], "left": r["left"], "strength": r["strength"], "created_at": r["created_at"]}
+        for r in rows
+    ]
+    return {"items": items, "next": rows[-1]["id"] if more else None}
+
+
+def assignment_for_item(user, project: Project, item_id: int) -> Assignment | None:
+    """The user's assignment on item `item_id` of `project` (any state), with its project; None if none."""
+    assignment = Assignment.objects.filter(project=project, annotator_id=user.pk, item_id=item_id).first()
+    if assignment is not None:
+        assignment.project = project
+    return assignment
+
+
+def project_counts(project: Project) -> dict:
+    """The project's fields with its prompt, item and judgment counts, judgments by choice and by source."""
+    judgments = Judgment.objects.filter(item__project=project)
+    return {
+        "slug": project.slug, "name": project.name, "kind": project.kind, "overlap": project.overlap,
+        "prompts": project.prompts.count(),
+        "items": Item.objects.filter(project=project).count(),
+        "judgments": judgments.count(),
+        "judgments_by_choice": dict(judgments.values_list("choice").annotate(n=Count("id")).order_by()),
+        "judgments_by_source": dict(judgments.values_list("source").annotate(n=Count("id")).order_by()),
     }

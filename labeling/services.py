@@ -341,3 +341,107 @@ def create_project(*, creator, **fields) -> Project:
         project = Project.objects.create(**fields)
         Membership.objects.create(project=project, user=creator, role=Membership.Role.ADMIN)
     return project
+
+
+# --- members and settings (project page, `add_member` command, /api/projects/{slug}/members) -----
+
+
+class MembershipError(ValueError):
+    """A member change that cannot be made; `field` names the input at fault, the message says why."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+def _check_role(role: str) -> str:
+    if role not in Membership.Role.values:
+        raise MembershipError("role", f"role must be one of {', '.join(Membership.Role.values)}")
+    return role
+
+
+def _require_manager(project: Project, actor, *, touches_admin: bool) -> None:
+    """Admins and researchers manage members; only an admin grants, changes or removes the admin role.
+
+    `actor` None is the command line, which may do anything (it runs with the server's rights).
+    """
+    from django.core.exceptions import PermissionDenied
+
+    if actor is None or actor.is_superuser:
+        return
+    role = Membership.objects.filter(project=project, user=actor).values_list("role", flat=True).first()
+    if role not in (Membership.Role.RESEARCHER, Membership.Role.ADMIN):
+        raise PermissionDenied("Only the project's researchers and admins may manage its members")
+    if touches_admin and role != Membership.Role.ADMIN:
+        raise PermissionDenied("Only a project admin may grant, change or remove the admin role")
+
+
+def _lock_memberships(project: Project) -> None:
+    """Serialise member changes on one project (its row lock; SQLite transactions are IMMEDIATE)."""
+    list(Project.objects.select_for_update().filter(pk=project.pk).values_list("pk"))
+
+
+def _member(project: Project, username: str) -> Membership:
+    membership = Membership.objects.select_related("user").filter(project=project, user__username=username).first()
+    if membership is None:
+        raise MembershipError("username", f"{username!r} is not a member of this project")
+    return membership
+
+
+def _other_admins(project: Project, membership: Membership) -> int:
+    return Membership.objects.filter(project=project, role=Membership.Role.ADMIN).exclude(pk=membership.pk).count()
+
+
+def add_member(project: Project, username: str, role: str = Membership.Role.ANNOTATOR, *, actor=None) -> Membership:
+    """Add the existing user `username` to `project` with `role`."""
+    from django.contrib.auth import get_user_model
+
+    username = (username or "").strip()
+    _check_role(role)
+    if not username:
+        raise MembershipError("username", "username is required")
+    _require_manager(project, actor, touches_admin=role == Membership.Role.ADMIN)
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise MembershipError("username", f"there is no user {username!r}")
+    with transaction.atomic():
+        _lock_memberships(project)
+        if Membership.objects.filter(project=project, user=user).exists():
+            raise MembershipError("username", f"{username!r} is already a member of this project")
+        return Membership.objects.create(project=project, user=user, role=role)
+
+
+def set_role(project: Project, username: str, role: str, *, actor=None) -> Membership:
+    """Give member `username` the role `role`; the project keeps at least one admin."""
+    _check_role(role)
+    with transaction.atomic():
+        _lock_memberships(project)
+        membership = _member(project, username)
+        changes_admin = membership.role != role and Membership.Role.ADMIN in (role, membership.role)
+        _require_manager(project, actor, touches_admin=changes_admin)
+        if membership.role == Membership.Role.ADMIN and role != Membership.Role.ADMIN and not _other_admins(project, membership):
+            raise MembershipError("role", f"{username} is the project's only admin; make someone else admin first")
+        if membership.role != role:
+            membership.role = role
+            membership.save(update_fields=["role"])
+    return membership
+
+
+def remove_member(project: Project, username: str, *, actor=None) -> None:
+    """Take `username` off the project (their judgments stay); the project keeps at least one admin."""
+    with transaction.atomic():
+        _lock_memberships(project)
+        membership = _member(project, username)
+        _require_manager(project, actor, touches_admin=membership.role == Membership.Role.ADMIN)
+        if membership.role == Membership.Role.ADMIN and not _other_admins(project, membership):
+            raise MembershipError("username", f"{username} is the project's only admin; make someone else admin first")
+        membership.delete()
+
+
+def update_project_settings(project: Project, **fields) -> Project:
+    """Save edited settings and guidelines (validated by ProjectSettingsForm) in one transaction."""
+    with transaction.atomic():
+        for name, value in fields.items():
+            setattr(project, name, value)
+        project.save(update_fields=list(fields))
+    return project

@@ -1,5 +1,6 @@
 """Annotator and researcher pages. Thin: parse input, call one service or selector, render."""
 
+import copy
 import logging
 
 from django.contrib import messages
@@ -12,7 +13,10 @@ from django.utils.html import escape, format_html
 from django.views.decorators.http import require_POST
 
 from labeling import selectors, services
-from labeling.forms import JudgmentForm, ProjectForm, SkipForm
+from labeling.forms import (
+    JudgmentForm, MemberAddForm, MemberRoleForm, ProjectCreateForm, ProjectSettingsForm, SkipForm,
+)
+from labeling.models import Membership
 
 logger = logging.getLogger(__name__)
 
@@ -170,22 +174,97 @@ def guidelines(request, slug):
 @login_required
 def dashboard(request):
     if not selectors.is_researcher(request.user):
-        raise PermissionDenied("The dashboard is for researchers")
+        raise PermissionDenied(
+            "The dashboard is for researchers: you are not a researcher on any project. "
+            "Your items are in your queue."
+        )
     return render(request, "labeling/dashboard.html", {"projects": selectors.research_projects(request.user)})
+
+
+def _project_page(request, project, *, settings_form=None, member_form=None, status: int = 200):
+    context = {
+        "project": project,
+        "stats": selectors.project_stats(project),
+        "settings_form": settings_form or ProjectSettingsForm(instance=project),
+        "member_form": member_form or MemberAddForm(),
+        "roles": Membership.Role.choices,
+        "can_manage_admins": request.user.is_superuser or project.member_role == Membership.Role.ADMIN,
+    }
+    return render(request, "labeling/project.html", context, status=status)
 
 
 @login_required
 def project_detail(request, slug):
     project = selectors.get_project_for_user(request.user, slug, research=True)
-    return render(request, "labeling/project.html", {"project": project, "stats": selectors.project_stats(project)})
+    return _project_page(request, project)
 
 
 @login_required
 def project_create(request):
     if not selectors.is_researcher(request.user):
-        raise PermissionDenied("Only researchers may create projects")
-    form = ProjectForm(request.POST or None)
+        raise PermissionDenied(
+            "Only researchers may create projects: you are not a researcher on any project. "
+            "Ask an admin for the researcher role."
+        )
+    form = ProjectCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         project = services.create_project(creator=request.user, **form.cleaned_data)
         return redirect("labeling:project", project.slug)
     return render(request, "labeling/project_form.html", {"form": form})
+
+
+@login_required
+@require_POST
+def project_settings(request, slug):
+    project = selectors.get_project_for_user(request.user, slug, research=True)
+    form = ProjectSettingsForm(request.POST, instance=copy.copy(project))  # the page keeps showing what is saved
+    if not form.is_valid():
+        return _project_page(request, project, settings_form=form, status=400)
+    services.update_project_settings(project, **form.cleaned_data)
+    messages.success(request, "Settings and guidelines saved.")
+    return redirect("labeling:project", slug)
+
+
+@login_required
+@require_POST
+def member_add(request, slug):
+    project = selectors.get_project_for_user(request.user, slug, research=True)
+    form = MemberAddForm(request.POST)
+    if form.is_valid():
+        try:
+            member = services.add_member(project, form.cleaned_data["username"], form.cleaned_data["role"], actor=request.user)
+        except services.MembershipError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, str(exc))
+        else:
+            messages.success(request, f"Added {member.user.username} as {member.role}.")
+            return redirect("labeling:project", slug)
+    return _project_page(request, project, member_form=form, status=400)
+
+
+@login_required
+@require_POST
+def member_role(request, slug, username):
+    project = selectors.get_project_for_user(request.user, slug, research=True)
+    form = MemberRoleForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise services.MembershipError("role", f"role must be one of {', '.join(Membership.Role.values)}")
+        member = services.set_role(project, username, form.cleaned_data["role"], actor=request.user)
+    except services.MembershipError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{member.user.username} is now {member.role}.")
+    return redirect("labeling:project", slug)
+
+
+@login_required
+@require_POST
+def member_remove(request, slug, username):
+    project = selectors.get_project_for_user(request.user, slug, research=True)
+    try:
+        services.remove_member(project, username, actor=request.user)
+    except services.MembershipError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Removed {username} from the project.")
+    return redirect("labeling:project", slug)

@@ -277,3 +277,68 @@ def download_snapshot(request, snapshot_id: int):
     response = FileResponse(open(snapshot.path, "rb"), as_attachment=True, filename=snapshot.download_name)
     response["X-Sha256"] = snapshot.sha256
     return response
+
+
+# --- members (project admins and researchers) ------------------------------------------------
+
+
+class MemberOut(Schema):
+    username: str
+    role: Literal["annotator", "researcher", "admin"]
+
+
+class MemberIn(Schema):
+    username: str
+    role: Literal["annotator", "researcher", "admin"] = "annotator"
+
+
+class RoleIn(Schema):
+    role: Literal["annotator", "researcher", "admin"]
+
+
+class InvalidInput(Schema):
+    detail: str | list[dict]
+
+
+MEMBER_ERRORS = {400: Error, 401: Error, 403: Error, 404: Error, 422: InvalidInput}
+
+
+@api.exception_handler(services.MembershipError)
+def _bad_member_change(request, exc):
+    return api.create_response(request, {"detail": str(exc)}, status=400)
+
+
+def _member_out(membership) -> dict:
+    return {"username": membership.user.username, "role": membership.role}
+
+
+@api.get("/projects/{slug}/members", response={200: list[MemberOut], **MEMBER_ERRORS}, tags=["members"])
+def list_members(request, slug: str):
+    """The project's members and roles. (403 for annotators, 404 for a project you are not a member of.)"""
+    project = _project(request, slug)
+    return [_member_out(m) for m in project.memberships.select_related("user").order_by("user__username")]
+
+
+@api.post("/projects/{slug}/members", response={201: MemberOut, **MEMBER_ERRORS}, tags=["members"])
+def add_member(request, slug: str, data: MemberIn):
+    """Add an existing user with a role. 400: no such user, or already a member (change a role with PUT);
+    403: an annotator, or a researcher granting the admin role; 404: not your project."""
+    project = _project(request, slug)
+    return 201, _member_out(services.add_member(project, data.username, data.role, actor=request.user))
+
+
+@api.put("/projects/{slug}/members/{username}", response={200: MemberOut, **MEMBER_ERRORS}, tags=["members"])
+def set_member_role(request, slug: str, username: str, data: RoleIn):
+    """Change a member's role. 400: not a member, or the project's only admin would be demoted;
+    403: an annotator, or a researcher changing an admin's role; 404: not your project."""
+    project = _project(request, slug)
+    return _member_out(services.set_role(project, username, data.role, actor=request.user))
+
+
+@api.delete("/projects/{slug}/members/{username}", response={204: None, **MEMBER_ERRORS}, tags=["members"])
+def remove_member(request, slug: str, username: str):
+    """Take a member off the project (their judgments stay). 400: not a member, or the only admin;
+    403: an annotator, or a researcher removing an admin; 404: not your project."""
+    project = _project(request, slug)
+    services.remove_member(project, username, actor=request.user)
+    return 204, None
