@@ -97,10 +97,15 @@ class LaunchForm(forms.Form):
         return values
 
 
+def _bound(value: float) -> str:
+    return f"{value:,}" if isinstance(value, int) and abs(value) >= 10_000 else str(format_number(value))
+
+
 def _bounds(spec: dict[str, Any]) -> str:
-    low = f"> {format_number(spec['exclusive_min'])}" if "exclusive_min" in spec else (
-        f"≥ {format_number(spec['min'])}" if "min" in spec else "")
-    high = f"≤ {format_number(spec['max'])}" if "max" in spec else ""
+    """'; > 0, ≤ 1': a field's bounds for its help text (thousands separated: ≤ 10,000,000)."""
+    low = f"> {_bound(spec['exclusive_min'])}" if "exclusive_min" in spec else (
+        f"≥ {_bound(spec['min'])}" if "min" in spec else "")
+    high = f"≤ {_bound(spec['max'])}" if "max" in spec else ""
     both = ", ".join(part for part in (low, high) if part)
     return f"; {both}" if both else ""
 
