@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from labeling.models import Judgment
-from tests.browser.conftest import browser, page  # noqa: F401  (Chromium fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
