@@ -28,8 +28,19 @@ ModelKind = Literal["policy", "reward"]
 LOCAL_FIELDS = frozenset({"model_name_or_path", "use_lora", "lora_r", "lora_alpha", "lora_dropout"})
 
 # The hyperparameters people tune, shown on the launch form; everything else goes in the JSON box.
-FORM_FIELDS = ("learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size", "beta",
-               "loss_type", "label_smoothing", "desirable_weight", "undesirable_weight", "max_length", "use_lora")
+FORM_FIELDS = (
+    "learning_rate",
+    "num_train_epochs",
+    "max_steps",
+    "per_device_train_batch_size",
+    "beta",
+    "loss_type",
+    "label_smoothing",
+    "desirable_weight",
+    "undesirable_weight",
+    "max_length",
+    "use_lora",
+)
 
 
 class ConfigError(ValueError):
@@ -165,8 +176,10 @@ class KTOConfig(CommonConfig):
 
     learning_rate: float = param(1e-6, "Initial learning rate for AdamW.", above=0, maximum=1)
     per_device_train_batch_size: int = param(
-        8, "Batch size per device for training; KTO needs at least 2 to estimate its KL term.",
-        minimum=2, maximum=MAX_BATCH,
+        8,
+        "Batch size per device for training; KTO needs at least 2 to estimate its KL term.",
+        minimum=2,
+        maximum=MAX_BATCH,
     )
     beta: float = param(
         0.1, "Strength of the pull towards the reference model: higher beta, less deviation.", minimum=0
@@ -213,17 +226,52 @@ ALGORITHMS: dict[str, Algorithm] = {
     a.name: a
     for a in [
         # a reward model starts from a language model (a new score head) or continues a reward model
-        Algorithm("reward", "Reward model", ("preference",), ("policy", "reward"), "reward", RewardConfig,
-                  "A scalar reward model from pairwise preferences (Bradley-Terry)."),
+        Algorithm(
+            "reward",
+            "Reward model",
+            ("preference",),
+            ("policy", "reward"),
+            "reward",
+            RewardConfig,
+            "A scalar reward model from pairwise preferences (Bradley-Terry).",
+        ),
         # sft.py trains on the chosen side of a preference snapshot, or the desirable rows of an unpaired one
-        Algorithm("sft", "SFT", ("preference", "unpaired"), ("policy",), "policy", SFTConfig,
-                  "Supervised fine-tuning on the preferred responses."),
-        Algorithm("dpo", "DPO", ("preference",), ("policy",), "policy", DPOConfig,
-                  "Direct Preference Optimization against the starting model as reference."),
-        Algorithm("kto", "KTO", ("unpaired",), ("policy",), "policy", KTOConfig,
-                  "Kahneman-Tversky Optimization on thumbs up / down labels."),
-        Algorithm("orpo", "ORPO", ("preference",), ("policy",), "policy", ORPOConfig,
-                  "Odds Ratio Preference Optimization; no reference model."),
+        Algorithm(
+            "sft",
+            "SFT",
+            ("preference", "unpaired"),
+            ("policy",),
+            "policy",
+            SFTConfig,
+            "Supervised fine-tuning on the preferred responses.",
+        ),
+        Algorithm(
+            "dpo",
+            "DPO",
+            ("preference",),
+            ("policy",),
+            "policy",
+            DPOConfig,
+            "Direct Preference Optimization against the starting model as reference.",
+        ),
+        Algorithm(
+            "kto",
+            "KTO",
+            ("unpaired",),
+            ("policy",),
+            "policy",
+            KTOConfig,
+            "Kahneman-Tversky Optimization on thumbs up / down labels.",
+        ),
+        Algorithm(
+            "orpo",
+            "ORPO",
+            ("preference",),
+            ("policy",),
+            "policy",
+            ORPOConfig,
+            "Odds Ratio Preference Optimization; no reference model.",
+        ),
     ]
 }
 
@@ -275,8 +323,11 @@ def json_schema(algorithm: str) -> dict[str, Any]:
     """A JSON Schema (draft 2020-12) object for the settings of `algorithm`, for API documentation."""
     properties: dict[str, Any] = {}
     for name, spec in get(algorithm).fields().items():
-        prop: dict[str, Any] = {"type": [spec["type"], "null"] if spec.get("nullable") else spec["type"],
-                                "default": spec["default"], "description": spec["help"]}
+        prop: dict[str, Any] = {
+            "type": [spec["type"], "null"] if spec.get("nullable") else spec["type"],
+            "default": spec["default"],
+            "description": spec["help"],
+        }
         if "choices" in spec:
             prop["enum"] = spec["choices"]
         if "min" in spec:

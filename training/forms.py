@@ -5,7 +5,7 @@ from django import forms
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from labeling.models import DatasetSnapshot
+from labeling.models import DatasetSnapshot, Project
 from training import algorithms
 from training.models import ModelVersion
 from training.templatetags.numbers import format_number
@@ -26,7 +26,7 @@ class SnapshotChoiceField(forms.ModelChoiceField):
 class ModelVersionChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: ModelVersion) -> str:
         adapters = f" + {len(obj.adapters)} LoRA" if obj.adapters else ""
-        project = f" ({obj.project.name})" if obj.project_id else ""
+        project = f" ({obj.project.name})" if obj.project is not None else ""
         return f"{obj.name}{project} · {obj.kind}{adapters}"
 
 
@@ -41,40 +41,61 @@ class LaunchForm(forms.Form):
     base_model = ModelVersionChoiceField(queryset=None)
     snapshot = SnapshotChoiceField(queryset=None)
     advanced = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
         help_text='Any other setting as JSON, e.g. {"save_steps": 50, "lora_r": 8}.',
     )
 
-    def __init__(self, *args: Any, algorithm: str, models: QuerySet[ModelVersion],
-                 snapshots: QuerySet[DatasetSnapshot], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        algorithm: str,
+        models: QuerySet[ModelVersion],
+        snapshots: QuerySet[DatasetSnapshot],
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         row = algorithms.get(algorithm)
         self.row = row
         self.fields["algorithm"].initial = algorithm
         models = models.filter(kind__in=row.starts_from).order_by("-created_at", "-id")
-        self.fields["base_model"].queryset = models
-        self.fields["base_model"].help_text = f"{row.label} starts from a {' or '.join(row.starts_from)} model."
+        base_field = self.fields["base_model"]
+        assert isinstance(base_field, forms.ModelChoiceField)
+        base_field.queryset = models
+        base_field.help_text = f"{row.label} starts from a {' or '.join(row.starts_from)} model."
         preferred = models.filter(kind=row.starts_from[0]).first()  # the newest of the kind it usually starts from
-        self.fields["base_model"].initial = preferred.pk if preferred else None
+        base_field.initial = preferred.pk if preferred else None
         snapshots = snapshots.filter(format__in=row.trains_on).select_related("project").order_by("-created_at", "-id")
-        self.fields["snapshot"].queryset = snapshots
-        self.fields["snapshot"].help_text = f"{row.label} trains on a {' or '.join(row.trains_on)} snapshot; newest first."
+        snapshot_field = self.fields["snapshot"]
+        assert isinstance(snapshot_field, forms.ModelChoiceField)
+        snapshot_field.queryset = snapshots
+        snapshot_field.help_text = f"{row.label} trains on a {' or '.join(row.trains_on)} snapshot; newest first."
         first = snapshots.first()
-        self.fields["snapshot"].initial = first.pk if first else None
-        self.tuned = []
+        snapshot_field.initial = first.pk if first else None
+        self.tuned: list[str] = []
         for name, spec in row.fields().items():
             if name not in algorithms.FORM_FIELDS:
                 continue
             label = name.replace("_", " ")
             default = format_number(spec["default"])
+            field: forms.Field
             if spec["type"] == "boolean":
                 field = forms.BooleanField(required=False, initial=spec["default"], label=label, help_text=spec["help"])
             elif "choices" in spec:
-                field = forms.ChoiceField(choices=[(c, c) for c in spec["choices"]], initial=spec["default"],
-                                          label=label, help_text=spec["help"], required=False)
+                field = forms.ChoiceField(
+                    choices=[(c, c) for c in spec["choices"]],
+                    initial=spec["default"],
+                    label=label,
+                    help_text=spec["help"],
+                    required=False,
+                )
             else:
-                field = forms.CharField(initial=default, label=label, required=False,
-                                        help_text=f"{spec['help']} (default {default}{_bounds(spec)})")
+                field = forms.CharField(
+                    initial=default,
+                    label=label,
+                    required=False,
+                    help_text=f"{spec['help']} (default {default}{_bounds(spec)})",
+                )
             self.fields[f"cfg_{name}"] = field
             self.tuned.append(f"cfg_{name}")
 
@@ -92,7 +113,9 @@ class LaunchForm(forms.Form):
 
     def overrides(self) -> dict[str, Any]:
         """The settings from the tuned fields (left empty: TRL's default) and the JSON box, for `algorithms.validate`."""
-        values = {name.removeprefix("cfg_"): self.cleaned_data[name] for name in self.tuned if self.cleaned_data[name] != ""}
+        values = {
+            name.removeprefix("cfg_"): self.cleaned_data[name] for name in self.tuned if self.cleaned_data[name] != ""
+        }
         values.update(self.cleaned_data["advanced"])
         return values
 
@@ -103,19 +126,24 @@ def _bound(value: float) -> str:
 
 def _bounds(spec: dict[str, Any]) -> str:
     """'; > 0, ≤ 1': a field's bounds for its help text (thousands separated: ≤ 10,000,000)."""
-    low = f"> {_bound(spec['exclusive_min'])}" if "exclusive_min" in spec else (
-        f"≥ {_bound(spec['min'])}" if "min" in spec else "")
+    low = (
+        f"> {_bound(spec['exclusive_min'])}"
+        if "exclusive_min" in spec
+        else (f"≥ {_bound(spec['min'])}" if "min" in spec else "")
+    )
     high = f"≤ {_bound(spec['max'])}" if "max" in spec else ""
     both = ", ".join(part for part in (low, high) if part)
     return f"; {both}" if both else ""
 
 
 class RegisterModelForm(forms.Form):
-    project = forms.ModelChoiceField(queryset=None)
+    project: forms.ModelChoiceField = forms.ModelChoiceField(queryset=None)
     name = forms.SlugField(max_length=100)
     base = forms.CharField(max_length=500, help_text="A hub id (Qwen/Qwen2.5-0.5B-Instruct) or a local directory.")
     kind = forms.ChoiceField(choices=[("policy", "policy"), ("reward", "reward")])
 
-    def __init__(self, *args, projects, **kwargs):
+    def __init__(self, *args: Any, projects: QuerySet[Project], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["project"].queryset = projects
+        project_field = self.fields["project"]
+        assert isinstance(project_field, forms.ModelChoiceField)
+        project_field.queryset = projects

@@ -19,9 +19,15 @@ def test_the_base_model_and_snapshot_lists_follow_the_algorithm(page, live_serve
     user = make_user(username="res")
     project = make_project(n_items=0, members={user: "researcher"})
     for i, fmt in enumerate(["preference", "unpaired", "preference"]):
-        DatasetSnapshot.objects.create(project=project, format=fmt, file_type="jsonl", rows=100 + i, size_bytes=1,
-                                       spec={"format": fmt, "split": "train", "test_size": 0.1} if i == 2 else {},
-                                       sha256=f"{i:064d}")
+        DatasetSnapshot.objects.create(
+            project=project,
+            format=fmt,
+            file_type="jsonl",
+            rows=100 + i,
+            size_bytes=1,
+            spec={"format": fmt, "split": "train", "test_size": 0.1} if i == 2 else {},
+            sha256=f"{i:064d}",
+        )
     ModelVersion.objects.create(project=project, name="tiny-policy", base="org/tiny-policy", kind="policy")
     ModelVersion.objects.create(project=project, name="tiny-reward", base="org/tiny-reward", kind="reward")
     page.set_default_timeout(60_000)  # a loaded CI machine
@@ -41,8 +47,10 @@ def test_the_base_model_and_snapshot_lists_follow_the_algorithm(page, live_serve
     page.screenshot(path=str(shots / "launch-form-dpo.png"), full_page=True)
 
     page.select_option("select[name=algorithm]", "kto")
-    page.wait_for_function("() => document.querySelector('select[name=algorithm]').value === 'kto'"
-                           " && document.querySelector('input[name=cfg_desirable_weight]') !== null")
+    page.wait_for_function(
+        "() => document.querySelector('select[name=algorithm]').value === 'kto'"
+        " && document.querySelector('input[name=cfg_desirable_weight]') !== null"
+    )
     snapshots = [s for s in _options(page, "snapshot") if s.startswith("#")]
     assert len(snapshots) == 1 and "unpaired" in snapshots[0] and "101 rows" in snapshots[0]
     page.select_option("select[name=algorithm]", "reward")

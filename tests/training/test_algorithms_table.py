@@ -81,8 +81,9 @@ def test_an_out_of_range_setting_is_refused_naming_the_field(field: str, value: 
 
 
 def test_settings_at_the_bounds_are_accepted() -> None:
-    config = validate("sft", {"learning_rate": 1, "per_device_train_batch_size": 4096, "max_length": 131072,
-                              "max_steps": 10_000_000})
+    config = validate(
+        "sft", {"learning_rate": 1, "per_device_train_batch_size": 4096, "max_length": 131072, "max_steps": 10_000_000}
+    )
     assert config["max_steps"] == 10_000_000 and config["learning_rate"] == 1.0
     assert validate("sft", {"max_steps": "-1", "learning_rate": "1e-12"})["learning_rate"] == 1e-12
 

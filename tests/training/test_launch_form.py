@@ -28,8 +28,15 @@ def project(make_project, researcher):
 
 
 def snapshot(project, fmt="preference", rows=10, age_days=0, **spec):
-    snap = DatasetSnapshot.objects.create(project=project, format=fmt, file_type="jsonl", spec={"format": fmt, **spec},
-                                          sha256=f"{DatasetSnapshot.objects.count():064d}", rows=rows, size_bytes=100)
+    snap = DatasetSnapshot.objects.create(
+        project=project,
+        format=fmt,
+        file_type="jsonl",
+        spec={"format": fmt, **spec},
+        sha256=f"{DatasetSnapshot.objects.count():064d}",
+        rows=rows,
+        size_bytes=100,
+    )
     DatasetSnapshot.objects.filter(pk=snap.pk).update(created_at=timezone.now() - timedelta(days=age_days))
     snap.refresh_from_db()
     return snap
@@ -44,9 +51,11 @@ def model(project, name, kind="policy", age_days=0, **fields):
 def options(page: str, select: str) -> list[tuple[str, str, bool]]:
     """(value, label, selected) of each option of the <select name=...> on the page."""
     body = re.search(rf'<select name="{select}"[^>]*>(.*?)</select>', page, re.S).group(1)
-    return [(value, label.strip(), "selected" in attrs)
-            for value, attrs, label in re.findall(r'<option value="([^"]*)"([^>]*)>([^<]*)</option>', body)
-            if value]
+    return [
+        (value, label.strip(), "selected" in attrs)
+        for value, attrs, label in re.findall(r'<option value="([^"]*)"([^>]*)>([^<]*)</option>', body)
+        if value
+    ]
 
 
 def launch_page(client, researcher, algorithm: str) -> str:
@@ -63,8 +72,13 @@ def test_snapshots_show_project_format_split_rows_and_date_newest_first(client, 
     listed = options(launch_page(client, researcher, "dpo"), "snapshot")
     assert [value for value, _, _ in listed] == [str(new.pk), str(old.pk)]  # newest first; DPO cannot use unpaired
     label = listed[0][1]
-    for part in ["Marker task", "preference", "train side of a 0.1 test split", "123 rows",
-                 timezone.localtime(new.created_at).strftime("%Y-%m-%d")]:
+    for part in [
+        "Marker task",
+        "preference",
+        "train side of a 0.1 test split",
+        "123 rows",
+        timezone.localtime(new.created_at).strftime("%Y-%m-%d"),
+    ]:
         assert part in label, (part, label)
     assert "all" in listed[1][1] and "999 rows" in listed[1][1]
     assert listed[0][2]  # the newest is preselected
@@ -122,8 +136,12 @@ def test_numbers_on_the_form_are_formatted(client, researcher, project):
 
 
 def test_the_model_page_formats_its_evaluation(client, researcher, project):
-    version = model(project, "rm", kind="reward",
-                    evaluation={"pairwise_accuracy": 0.7235772357723578, "test_pairs": 123.0, "train": {"loss": 0.5}})
+    version = model(
+        project,
+        "rm",
+        kind="reward",
+        evaluation={"pairwise_accuracy": 0.7235772357723578, "test_pairs": 123.0, "train": {"loss": 0.5}},
+    )
     client.force_login(researcher)
     page = client.get(reverse("training:model", args=[version.pk])).content.decode()
     assert re.search(r'data-testid="eval-pairwise_accuracy">0\.724<', page)
@@ -137,6 +155,8 @@ def test_a_model_without_held_out_rows_says_why_and_how_to_get_them(client, rese
     page = client.get(reverse("training:model", args=[base.pk])).content.decode()
     assert "Not evaluated: this model was registered" in page
     job = services.launch_job(algorithm="sft", base_model=base, snapshot=snapshot(project), overrides={})
-    trained = model(project, "sft-out", produced_by=job, evaluation={"train": {"loss": 1.0}})  # as a finished job leaves it
+    trained = model(
+        project, "sft-out", produced_by=job, evaluation={"train": {"loss": 1.0}}
+    )  # as a finished job leaves it
     page = client.get(reverse("training:model", args=[trained.pk])).content.decode()
     assert "without a held-out split" in page and "split = train" in page and "test size" in page

@@ -153,9 +153,7 @@ class ProgressAdapter(TrainerCallback):
             self.stopped = True
             control.should_training_stop = True
 
-    def on_step_end(
-        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
         self._report(state, control, {})
 
     def on_log(

@@ -26,7 +26,7 @@ def pairwise_accuracy(chosen_scores: Sequence[float], rejected_scores: Sequence[
     """Fraction of pairs where the chosen score is strictly higher; a tie counts as half a pair."""
     if len(chosen_scores) != len(rejected_scores) or not chosen_scores:
         raise ValueError("need two score lists of the same, non-zero length")
-    points = sum(1.0 if c > r else 0.5 if c == r else 0.0 for c, r in zip(chosen_scores, rejected_scores))
+    points = sum(1.0 if c > r else 0.5 if c == r else 0.0 for c, r in zip(chosen_scores, rejected_scores, strict=True))
     return points / len(chosen_scores)
 
 
@@ -134,8 +134,8 @@ def dpo_accuracy(
     else:
         policy = _pair_logps(load_model_and_tokenizer(policy_dir)[0].eval(), tokenizer, rows)
         ref = _pair_logps(load_model_and_tokenizer(ref_dir)[0].eval(), tokenizer, rows)
-    chosen = [dpo_implicit_reward(p[0], r[0], beta) for p, r in zip(policy, ref)]
-    rejected = [dpo_implicit_reward(p[1], r[1], beta) for p, r in zip(policy, ref)]
+    chosen = [dpo_implicit_reward(p[0], r[0], beta) for p, r in zip(policy, ref, strict=True)]
+    rejected = [dpo_implicit_reward(p[1], r[1], beta) for p, r in zip(policy, ref, strict=True)]
     return pairwise_accuracy(chosen, rejected)
 
 
@@ -149,6 +149,6 @@ def dpo_chain_accuracy(policy: Chain, reference: Chain, rows: Iterable[dict[str,
     policy_logps = _pair_logps(policy_model.eval(), tokenizer, rows)
     del policy_model
     ref = _pair_logps(load_model_and_tokenizer(reference[0], "causal", reference[1])[0].eval(), tokenizer, rows)
-    chosen = [dpo_implicit_reward(p[0], r[0], beta) for p, r in zip(policy_logps, ref)]
-    rejected = [dpo_implicit_reward(p[1], r[1], beta) for p, r in zip(policy_logps, ref)]
+    chosen = [dpo_implicit_reward(p[0], r[0], beta) for p, r in zip(policy_logps, ref, strict=True)]
+    rejected = [dpo_implicit_reward(p[1], r[1], beta) for p, r in zip(policy_logps, ref, strict=True)]
     return pairwise_accuracy(chosen, rejected)

@@ -149,9 +149,9 @@ def test_orpo_runs_end_to_end(tiny_policy: str, work_dir: Path) -> None:
 def test_every_algorithm_trains_a_lora_adapter_on_conversations(
     name: str, tiny_policy: str, tiny_reward: str, work_dir: Path
 ) -> None:
+    from training.algorithms import ALGORITHMS
     from training.ml.common import load_model_and_tokenizer
     from training.ml.evaluate import dpo_accuracy, reward_model_accuracy
-    from training.algorithms import ALGORITHMS
     from training.ml.registry import ENTRIES
 
     config_cls, train, dataset_format = ALGORITHMS[name].config, ENTRIES[name], ALGORITHMS[name].trains_on[0]

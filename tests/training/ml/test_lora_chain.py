@@ -52,14 +52,30 @@ def chain(tiny_policy: str, work_dir: Path) -> dict[str, Any]:
     common.train_with = train_and_probe
     try:
         lora = {**FAST, "use_lora": True, "loss_type": "ipo"}
-        a1 = registry.train("dpo", base=tiny_policy, adapters=[], values={**lora, "learning_rate": 5e-3, "max_steps": 6},
-                            train_rows=TRAIN_ROWS, output_dir=work_dir / "chain-1").model_dir
-        a2 = registry.train("dpo", base=tiny_policy, adapters=[a1],
-                            values={**lora, "learning_rate": 5e-3, "max_steps": 3},
-                            train_rows=TRAIN_ROWS, output_dir=work_dir / "chain-2").model_dir
-        nothing = registry.train("dpo", base=tiny_policy, adapters=[a1],
-                                 values={**lora, "learning_rate": 1e-12, "max_steps": 2},
-                                 train_rows=TRAIN_ROWS, output_dir=work_dir / "chain-nothing").model_dir
+        a1 = registry.train(
+            "dpo",
+            base=tiny_policy,
+            adapters=[],
+            values={**lora, "learning_rate": 5e-3, "max_steps": 6},
+            train_rows=TRAIN_ROWS,
+            output_dir=work_dir / "chain-1",
+        ).model_dir
+        a2 = registry.train(
+            "dpo",
+            base=tiny_policy,
+            adapters=[a1],
+            values={**lora, "learning_rate": 5e-3, "max_steps": 3},
+            train_rows=TRAIN_ROWS,
+            output_dir=work_dir / "chain-2",
+        ).model_dir
+        nothing = registry.train(
+            "dpo",
+            base=tiny_policy,
+            adapters=[a1],
+            values={**lora, "learning_rate": 1e-12, "max_steps": 2},
+            train_rows=TRAIN_ROWS,
+            output_dir=work_dir / "chain-nothing",
+        ).model_dir
     finally:
         common.train_with = original
     return {"base": tiny_policy, "a1": a1, "a2": a2, "nothing": nothing, "at_end": at_end}
@@ -100,14 +116,25 @@ def test_dpo_evaluation_uses_the_starting_version_as_reference(chain: dict[str, 
     from training.ml import registry
 
     values = {"beta": 0.1, "use_lora": True}
-    evaluation = registry.evaluate("dpo", model_dir=chain["nothing"], base=chain["base"], adapters=[chain["a1"]],
-                                   values=values, test_rows=HELD_OUT_ROWS)
+    evaluation = registry.evaluate(
+        "dpo",
+        model_dir=chain["nothing"],
+        base=chain["base"],
+        adapters=[chain["a1"]],
+        values=values,
+        test_rows=HELD_OUT_ROWS,
+    )
     assert evaluation == {"implicit_reward_accuracy": 0.5, "test_pairs": len(HELD_OUT_ROWS)}
-    wrong_reference = registry.evaluate("dpo", model_dir=chain["a1"], base=chain["base"], adapters=[],
-                                        values=values, test_rows=HELD_OUT_ROWS)
+    wrong_reference = registry.evaluate(
+        "dpo", model_dir=chain["a1"], base=chain["base"], adapters=[], values=values, test_rows=HELD_OUT_ROWS
+    )
     assert wrong_reference["implicit_reward_accuracy"] > 0.5
-    assert registry.evaluate("dpo", model_dir=chain["a2"], base=chain["base"], adapters=[chain["a1"]], values=values,
-                             test_rows=[]) == {}
+    assert (
+        registry.evaluate(
+            "dpo", model_dir=chain["a2"], base=chain["base"], adapters=[chain["a1"]], values=values, test_rows=[]
+        )
+        == {}
+    )
 
 
 def test_an_unknown_algorithm_is_refused_by_the_ml_entries(tiny_policy: str, work_dir: Path) -> None:
@@ -115,6 +142,8 @@ def test_an_unknown_algorithm_is_refused_by_the_ml_entries(tiny_policy: str, wor
     from training.ml import registry
 
     with pytest.raises(ConfigError, match="algorithm: must be one of"):
-        registry.train("ppo", base=tiny_policy, adapters=[], values={}, train_rows=TRAIN_ROWS, output_dir=work_dir / "x")
+        registry.train(
+            "ppo", base=tiny_policy, adapters=[], values={}, train_rows=TRAIN_ROWS, output_dir=work_dir / "x"
+        )
     with pytest.raises(ConfigError, match="algorithm: must be one of"):
         registry.evaluate("ppo", model_dir=tiny_policy, base=tiny_policy, adapters=[], values={}, test_rows=[])

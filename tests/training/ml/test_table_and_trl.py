@@ -65,7 +65,7 @@ def test_what_each_algorithm_trains_on_is_what_its_module_reads() -> None:
     from training.ml.sft import to_sft_dataset
 
     for algorithm in ALGORITHMS.values():
-        assert set(algorithm.trains_on) <= set(DatasetSnapshot.Format.values), algorithm.name
+        assert set(algorithm.trains_on) <= set(FORMATS), algorithm.name
     preference = Dataset.from_list([{"prompt": "p", "chosen": " a", "rejected": " b"}])
     unpaired = Dataset.from_list([{"prompt": "p", "completion": " a", "label": True}])
     assert ALGORITHMS["sft"].trains_on == ("preference", "unpaired")

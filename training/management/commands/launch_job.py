@@ -1,25 +1,28 @@
 import json
 import time
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from training import algorithms, services
 from labeling.models import DatasetSnapshot
+from training import algorithms, services
 from training.models import ModelVersion
 
 
 class Command(BaseCommand):
     help = "Queue a training job for the running workers; with --wait, print its final state as JSON."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--algorithm", required=True, choices=list(algorithms.ALGORITHMS))
         parser.add_argument("--base", required=True, help="name of a registered ModelVersion")
         parser.add_argument("--snapshot", required=True, type=int, help="DatasetSnapshot id")
-        parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a config setting; repeatable")
+        parser.add_argument(
+            "--set", action="append", default=[], metavar="KEY=VALUE", help="a config setting; repeatable"
+        )
         parser.add_argument("--wait", action="store_true", help="wait for the job to finish")
         parser.add_argument("--timeout", type=float, default=24 * 3600, help="seconds to wait at most")
 
-    def handle(self, *args, **opts):
+    def handle(self, *args: Any, **opts: Any) -> None:
         snapshot = DatasetSnapshot.objects.filter(pk=opts["snapshot"]).first()
         if snapshot is None:
             raise CommandError(f"--snapshot: no snapshot with id {opts['snapshot']}")
@@ -35,7 +38,9 @@ class Command(BaseCommand):
                 raise CommandError(f"--set {item!r}: expected KEY=VALUE")
             overrides[key.strip()] = value
         try:
-            job = services.launch_job(algorithm=opts["algorithm"], base_model=base, snapshot=snapshot, overrides=overrides)
+            job = services.launch_job(
+                algorithm=opts["algorithm"], base_model=base, snapshot=snapshot, overrides=overrides
+            )
         except algorithms.ConfigError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"queued job {job.pk}")
