@@ -201,7 +201,7 @@ def _write_rows(project: Project, rows: list[Row], name: str) -> ImportResult:
             continue
         sources = row.sources or ("",) * len(row.responses)
         responses = [writer.response(prompt, text, source=source or f"dataset:{name}")
-                     for text, source in zip(row.responses, sources)]
+                     for text, source in zip(row.responses, sources, strict=True)]
         item = writer.item(prompt, responses[0], responses[1] if len(responses) > 1 else None)
         for column, choice in row.labels:
             writer.label(item, choice, source=f"{file_source}#{column}" if column else file_source)

@@ -6,7 +6,6 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from labeling.models import ImportBatch, Item, Judgment, Membership, Project, Prompt, Response
-
 from tests.shared_data import shared_file
 
 

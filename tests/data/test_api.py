@@ -8,10 +8,9 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from labeling.data.exporters import ExportSpec
-from labeling.models import Item, Project
-from tests.data.conftest import data_file, db_counts
-from labeling.models import DatasetSnapshot
 from labeling.data.snapshots import create_snapshot
+from labeling.models import DatasetSnapshot, Item, Project
+from tests.data.conftest import data_file, db_counts
 from training.models import ModelVersion
 from webapp.models import ApiToken
 

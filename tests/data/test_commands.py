@@ -7,9 +7,8 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from labeling.models import ImportBatch, Item, Membership, Project
+from labeling.models import DatasetSnapshot, ImportBatch, Item, Membership, Project
 from tests.data.conftest import data_file, db_counts
-from labeling.models import DatasetSnapshot
 from webapp.models import ApiToken, hash_token
 
 pytestmark = pytest.mark.django_db

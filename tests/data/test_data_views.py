@@ -9,10 +9,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from labeling.data.exporters import ExportSpec
-from labeling.models import Item, Judgment
-from tests.data.conftest import db_counts
-from labeling.models import DatasetSnapshot
 from labeling.data.snapshots import create_snapshot
+from labeling.models import DatasetSnapshot, Item, Judgment
+from tests.data.conftest import db_counts
 
 pytestmark = pytest.mark.django_db
 

@@ -6,9 +6,8 @@ import uuid
 import pytest
 
 from labeling.data.exporters import ExportSpec
-from labeling.models import Item, Judgment, Prompt, Response
-from labeling.models import DatasetSnapshot
 from labeling.data.snapshots import create_snapshot
+from labeling.models import DatasetSnapshot, Item, Judgment, Prompt, Response
 
 pytestmark = pytest.mark.django_db
 

@@ -19,7 +19,7 @@ def _turns(transcript: str, name: str) -> list[dict]:
     if parts[0].strip() or len(parts) < 3:
         raise RowError(name, "expected a transcript of '\\n\\nHuman: ...' and '\\n\\nAssistant: ...' turns")
     turns = [{"role": "user" if role == "Human" else "assistant", "content": text.strip()}
-             for role, text in zip(parts[1::2], parts[2::2])]
+             for role, text in zip(parts[1::2], parts[2::2], strict=False)]
     if turns[-1]["role"] != "assistant":
         raise RowError(name, "the transcript must end with an Assistant turn")
     return turns

@@ -28,7 +28,7 @@ def _implicit_prompt(chosen: Any, rejected: Any) -> Row:
     """TRL's implicit prompt: the longest shared start of `chosen` and `rejected`."""
     if isinstance(chosen, list) and isinstance(rejected, list):
         c, r = v.messages(chosen, "chosen"), v.messages(rejected, "rejected")
-        n = next((i for i, (x, y) in enumerate(zip(c, r)) if x != y), min(len(c), len(r)))
+        n = next((i for i, (x, y) in enumerate(zip(c, r, strict=False)) if x != y), min(len(c), len(r)))
         if n == 0:
             raise RowError("chosen", "no prompt: the row has no 'prompt' and chosen/rejected share no first message")
         prompt = v.prompt(c[:n], "chosen")
@@ -36,7 +36,7 @@ def _implicit_prompt(chosen: Any, rejected: Any) -> Row:
         b = v.response(rejected[n:], "rejected", conversational=True)
     elif isinstance(chosen, str) and isinstance(rejected, str):
         v.distinct(chosen, rejected)
-        n = next((i for i, (x, y) in enumerate(zip(chosen, rejected)) if x != y), min(len(chosen), len(rejected)))
+        n = next((i for i, (x, y) in enumerate(zip(chosen, rejected, strict=False)) if x != y), min(len(chosen), len(rejected)))
         if n and chosen[n - 1] == " ":  # as TRL does: the space before the answer belongs to the answer
             n -= 1
         prompt = v.text(chosen[:n], "chosen", what="prompt (the shared start of chosen and rejected)")

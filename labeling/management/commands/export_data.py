@@ -1,10 +1,10 @@
 """python manage.py export_data --project SLUG --format FORMAT --out FILE [policies] [--snapshot]"""
 
 import json
-from argparse import ArgumentParser
-from typing import Any
 import shutil
+from argparse import ArgumentParser
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
