@@ -5,17 +5,40 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-stack test-embedded migrate seed worker web schema
+.PHONY: install lock lint run test migrate seed
 
-$(VENV)/.installed: pyproject.toml
+# Exact versions come from requirements.lock (`make lock` refreshes it from pyproject.toml).
+$(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	# torch first, pinned, so that nothing pulls a multi-GB CUDA build
+	# torch first, pinned (the CPU wheel), so that nothing pulls a multi-GB CUDA build
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[train,dev]'
+	$(PY) -m pip install -q -c requirements.lock -e '.[train,dev]'
 	touch $@
 
 install: $(VENV)/.installed
+
+# Re-resolve requirements.lock (Python 3.11, Linux x86_64) from pyproject.toml's dependencies and the
+# train and dev extras. Current pins are kept unless UPGRADE=1. torch resolves to its CPU wheel (from
+# pip's find-links when set, else PyTorch's CPU index) so that no CUDA package enters the lock.
+LOCK_TORCH = $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS) --index-strategy unsafe-best-match,--torch-backend cpu)
+LOCK_TMP = $(VENV)/requirements.lock.tmp
+lock:
+	test -x $(VENV)/bin/uv || $(PY) -m pip install -q uv
+	# the current pins (torch as the CPU build it is) are the resolver's preferences
+	if [ -f requirements.lock ]; then sed -E 's/^torch==([0-9.]+)$$/torch==\1+cpu/' requirements.lock; fi > $(LOCK_TMP)
+	$(VENV)/bin/uv pip compile pyproject.toml --extra train --extra dev --quiet \
+	    --python-version 3.11 --python-platform x86_64-manylinux_2_28 $(LOCK_TORCH) \
+	    $(if $(UPGRADE),--upgrade) --no-header --output-file $(LOCK_TMP)
+	! grep -inE '^(nvidia-|triton|cuda-)' $(LOCK_TMP)
+	{ echo '# Exact versions for `make install` (Python 3.11, Linux x86_64; torch is the CPU wheel). Refresh: `make lock` (newest versions: `make lock UPGRADE=1`).'; \
+	  grep -v '^# Exact versions' $(LOCK_TMP) | sed -E 's/^torch==([0-9.]+)\+cpu$$/torch==\1/'; } > requirements.lock
+	rm -f $(LOCK_TMP)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 migrate: install
 	$(PY) manage.py migrate --noinput
@@ -32,6 +55,10 @@ run: seed
 
 # The suite on the stack the environment names (CI: Postgres + Redis), then everything that
 # touches the database or the broker again on the embedded defaults (SQLite + filesystem broker).
-test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
-	DATABASE_URL= REDIS_URL= $(PY) -m pytest -m "not ml" $(PYTEST_ARGS)
+# Lint first; both pytest passes always run, and make fails at the end if either did.
+test: install lint
+	@stack=0; embedded=0; \
+	$(PY) -m pytest $(PYTEST_ARGS) || stack=$$?; \
+	DATABASE_URL= REDIS_URL= $(PY) -m pytest -m "not ml" $(PYTEST_ARGS) || embedded=$$?; \
+	echo "pytest exit codes: stack=$$stack embedded=$$embedded"; \
+	test $$stack -eq 0 -a $$embedded -eq 0

@@ -59,10 +59,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from _stack import postgres_database  # noqa: E402 (bench/ is on sys.path when run as a script)
+from _stack import ROOT, markdown_answer, sentence, setup_django  # bench/ is on sys.path when run as a script
 
 DEFAULT_DATABASE_URL = "postgres://root@127.0.0.1:5432/bench_load"
 PASSWORD = "bench-password"
@@ -91,28 +88,6 @@ def parse_args() -> argparse.Namespace:
 # --- database and data (this process, through the ORM) -----------------------------------------
 
 
-_WORDS = (
-    "model answer policy reward helpful honest harmless context detail example reason step result "
-    "question user assistant data value function number list table code test case clear short long "
-    "better worse because therefore however first second finally note check simple correct"
-).split()
-
-
-def _sentence(rng: random.Random, n: int) -> str:
-    words = [rng.choice(_WORDS) for _ in range(n)]
-    return " ".join(words).capitalize() + "."
-
-
-def _response_text(rng: random.Random, i: int, side: str) -> str:
-    """A few hundred characters of Markdown, like a model's answer: paragraphs, a list, sometimes code."""
-    parts = [f"**Answer {side}{i}.** " + _sentence(rng, 18), _sentence(rng, 25)]
-    parts.append("\n".join(f"- {_sentence(rng, 6)}" for _ in range(3)))
-    if i % 4 == 0:
-        parts.append(f"```python\ndef f(x):\n    return x * {i % 97} + 1  # <ok>\n```")
-    parts.append(_sentence(rng, 15))
-    return "\n\n".join(parts)
-
-
 def create_data(args: argparse.Namespace, tag: str) -> dict:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.hashers import make_password
@@ -136,11 +111,11 @@ def create_data(args: argparse.Namespace, tag: str) -> dict:
     Membership.objects.bulk_create([Membership(project=project, user=u, role=Membership.Role.ANNOTATOR) for u in users])
 
     prompts = Prompt.objects.bulk_create(
-        [Prompt(project=project, text=f"Question {i}: " + _sentence(rng, 20)) for i in range(args.items)],
+        [Prompt(project=project, text=f"Question {i}: " + sentence(rng, 20)) for i in range(args.items)],
         batch_size=5000,
     )
     responses = Response.objects.bulk_create(
-        [Response(prompt=p, text=_response_text(rng, i, side), source=f"model:bench-{side}")
+        [Response(prompt=p, text=markdown_answer(rng, f"{side}{i}", i), source=f"model:bench-{side}")
          for i, p in enumerate(prompts) for side in "ab"],
         batch_size=5000,
     )
@@ -502,18 +477,10 @@ def main() -> int:
     args = parse_args()
     random.seed(args.seed)
     fresh = not os.environ.get("DATABASE_URL")  # our own database, made anew
-    database_url = postgres_database(DEFAULT_DATABASE_URL, fresh=fresh)
-    os.environ["DATABASE_URL"] = database_url
-    os.environ["DEBUG"] = "false"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    t0 = time.perf_counter()
+    database_url = setup_django(DEFAULT_DATABASE_URL, fresh=fresh, DEBUG="false")
     from django.db import connection
 
-    t0 = time.perf_counter()
-    call_command("migrate", verbosity=0)
     tag = time.strftime("%Y%m%d%H%M%S")
     data = create_data(args, tag)
     connection.close()
