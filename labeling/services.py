@@ -336,9 +336,15 @@ def new_client_token() -> str:
 
 
 def create_project(*, creator, **fields) -> Project:
-    """A new project; its creator becomes its admin."""
+    """A new project; its creator becomes its admin.
+
+    The fields are validated as the model declares them (lengths, slug characters, k in 1..50, a
+    slug not taken): django's ValidationError names the field otherwise, and nothing is written.
+    """
+    project = Project(**fields)
+    project.full_clean()
     with transaction.atomic():
-        project = Project.objects.create(**fields)
+        project.save()
         Membership.objects.create(project=project, user=creator, role=Membership.Role.ADMIN)
     return project
 

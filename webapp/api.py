@@ -1,67 +1,198 @@
 """The REST API (django-ninja), mounted at /api/; OpenAPI schema at /api/openapi.json.
 
-Auth: `Authorization: Bearer <token>`, tokens from `manage.py create_api_token USERNAME`. Every
-endpoint is for researchers: a project is fetched through `get_project_for_user(..., research=True)`
-(404 for a non-member, 403 for an annotator), and the project list needs a researcher.
+Auth: `Authorization: Bearer <token>`, tokens from `manage.py create_api_token USERNAME` or the tokens
+page. Research endpoints fetch their project through `get_project_for_user(..., research=True)` (404 for
+a project you are not in, whether or not it exists; 403 for an annotator); an annotator's token may read
+their own queue and answer their assignments. Every error is JSON `{"detail", "field"?}`; the codes any
+operation may answer (401, 403, 404, 422, and 400 with a body) are documented on every operation
+(`_Api.get_openapi_schema`), and tests/webapp/test_schemathesis.py holds the API to its schema.
 Endpoints parse input, call one service or selector, and return.
 """
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count
-from django.core.validators import validate_slug
-from django.http import FileResponse, Http404
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as InvalidFields
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
-from ninja import File, Form, NinjaAPI, Schema
-from ninja.errors import HttpError
+from ninja import Field, File, Form, NinjaAPI, Query, Schema
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as InvalidRequest
 from ninja.files import UploadedFile
+from ninja.parser import Parser
 from ninja.security import HttpBearer
 
-from labeling import exporters, importers, services
-from labeling.data_views import export_download
-from labeling.models import Item, Judgment, Project, Prompt
+from labeling import selectors, services
+from labeling.data import downloads, exporters, formats, imports
+from labeling.data.snapshots import create_snapshot as freeze
+from labeling.models import DatasetSnapshot, Judgment, Project
 from labeling.selectors import get_project_for_user, is_researcher, research_projects
-from training.models import DatasetSnapshot
-from training.services import create_snapshot as freeze
-from webapp.models import ApiToken, hash_token
+from training import algorithms
+from training import jobs as training_jobs
+from training import selectors as training_selectors
+from training import services as training_services
+from webapp.services import authenticate_token
 
 
 class TokenAuth(HttpBearer):
     def authenticate(self, request, token):
-        row = ApiToken.objects.select_related("user").filter(key_hash=hash_token(token)).first()
-        if row is None or not row.user.is_active:
-            return None
-        ApiToken.objects.filter(pk=row.pk).update(last_used_at=timezone.now())
-        request.user = row.user
-        return row.user
+        user = authenticate_token(token)  # None for an unknown, revoked or expired token: 401
+        if user is not None:
+            request.user = user
+        return user
 
 
-api = NinjaAPI(
+class Error(Schema):
+    detail: str
+    field: str | None = None  # the input field at fault (a 422 names it)
+
+
+# What any authenticated operation may answer besides its own codes: documented on every operation
+# (a missing or revoked token, a role too low, a project or object you cannot see, input that does
+# not parse or is out of bounds). Each error body is an `Error`.
+COMMON_ERRORS = {
+    401: "Missing, unknown, revoked or expired token",
+    403: "Your role in the project does not allow this",
+    404: "No such object, or one in a project you are not a member of",
+    422: "Invalid input; `field` names the field at fault",
+}
+
+
+class BodyNotAnObject(ValueError):
+    pass
+
+
+class _ObjectParser(Parser):
+    """JSON bodies must be objects: `null`, a list or a bare string is refused (422 naming `body`)."""
+
+    def parse_body(self, request: HttpRequest) -> dict:
+        data = super().parse_body(request)
+        if not isinstance(data, dict):
+            raise BodyNotAnObject(f"the body must be a JSON object, not {type(data).__name__}")
+        return data
+
+BAD_REQUEST = "A request the service refuses as a whole (a malformed file, an impossible export)"
+
+class _Api(NinjaAPI):
+    def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: dict | None = None) -> dict:
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        schema.setdefault("components", {}).setdefault("schemas", {}).setdefault("Error", Error.model_json_schema())
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                if not operation.get("security"):
+                    continue
+                responses = operation.setdefault("responses", {})
+                for status, description in COMMON_ERRORS.items():
+                    responses.setdefault(status, {"description": description, "content": error})
+                if "requestBody" in operation:
+                    responses.setdefault(400, {"description": BAD_REQUEST, "content": error})
+        return schema
+
+
+api = _Api(
     title="Preference workbench API",
     version="1",
-    description="Projects, imports, exports and dataset snapshots, for researchers.",
+    description=(
+        "Projects, imports, exports, snapshots, models, jobs and judgments. Researchers use every endpoint "
+        "of their projects; an annotator's token reads their own queue and posts judgments to their "
+        "assignments. Every error is a JSON object with `detail` (and `field` for invalid input)."
+    ),
     auth=TokenAuth(),
     urls_namespace="api",
+    parser=_ObjectParser(),
     docs_url=None,  # the Swagger page would load from a CDN unless `ninja` is an installed app; the schema is served
 )
 
 
+def _neutral(text: str) -> str:
+    """`text` with the characters that start HTML markup escaped (&, <, >); quotes stay readable in JSON."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _error(request: HttpRequest, status: int, message: str, field: str | None = None) -> HttpResponse:
+    """A JSON error; what the message echoes of the input is escaped."""
+    body = {"detail": _neutral(message)}
+    if field is not None:
+        body["field"] = _neutral(field)
+    return api.create_response(request, body, status=status)
+
+
 @api.exception_handler(PermissionDenied)
 def _forbidden(request, exc):
-    return api.create_response(request, {"detail": str(exc) or "Only the project's researchers may do this"}, status=403)
+    return _error(request, 403, str(exc) or "Only the project's researchers may do this")
 
 
-@api.exception_handler(importers.ImportFailed)
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request, exc):
+    return _error(request, 401, "A valid token is needed: Authorization: Bearer <token> (a revoked or expired one is refused)")
+
+
+@api.exception_handler(HttpError)
+def _http_error(request, exc):
+    if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):  # a body that is not a JSON object
+        cause = exc.__cause__
+        message = str(cause) if isinstance(cause, BodyNotAnObject) else "the body is not valid JSON"
+        return _error(request, 422, f"body: {message}", "body")
+    return _error(request, exc.status_code, str(exc))
+
+
+@api.exception_handler(Http404)
+def _not_found(request, exc):
+    return _error(request, 404, str(exc) or "Not found")
+
+
+def _loc(loc) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "form", "file")]
+    if len(parts) > 1 and parts[0] in ("data", "payload"):
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+@api.exception_handler(InvalidRequest)
+def _invalid_request(request, exc):
+    """Input that does not parse (ninja/pydantic): 422 naming the first field at fault."""
+    first = exc.errors[0] if exc.errors else {}
+    field = _loc(first.get("loc", ()))
+    message = first.get("msg", "invalid input")
+    if field == "body" or first.get("type") in ("model_attributes_type", "dict_type", "json_invalid"):
+        field, message = "body", "the body must be a JSON object" if first.get("type") != "json_invalid" else message
+    return _error(request, 422, f"{field}: {message}", field)
+
+
+@api.exception_handler(algorithms.ConfigError)
+def _bad_setting(request, exc):
+    return _error(request, 422, str(exc), exc.field)
+
+
+@api.exception_handler(InvalidFields)
+def _invalid_fields(request, exc):
+    """A service's model validation (full_clean): 422 naming the first field."""
+    errors = getattr(exc, "message_dict", None) or {"body": exc.messages}
+    field, messages = next(iter(errors.items()))
+    field = "body" if field == "__all__" else field
+    return _error(request, 422, f"{field}: {' '.join(messages)}", field)
+
+
+def not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+    """Any other path under /api/ (see webapp/urls.py): a JSON 404, as the API's own."""
+    return JsonResponse({"detail": "No such API endpoint; the endpoints are listed in /api/openapi.json"}, status=404)
+
+
+@api.exception_handler(imports.UploadNotFound)
+def _no_upload(request, exc):
+    return _error(request, 404, str(exc))
+
+
+@api.exception_handler(imports.ImportFailed)
 def _bad_import(request, exc):
-    return api.create_response(request, {"detail": str(exc)}, status=400)
+    return _error(request, 400, str(exc))
 
 
 @api.exception_handler(exporters.ExportError)
 def _bad_export(request, exc):
-    return api.create_response(request, {"detail": str(exc)}, status=400)
+    return _error(request, 400, str(exc))
 
 
 def _researcher(request) -> None:
@@ -77,10 +208,11 @@ def _project(request, slug: str) -> Project:
 
 
 class ProjectIn(Schema):
-    slug: str
-    name: str
+    slug: str = Field(min_length=1, max_length=100, pattern=r"^[-a-zA-Z0-9_]+$",
+                      description="Letters, numbers, hyphens and underscores; used in every address")
+    name: str = Field(min_length=1, max_length=200)
     kind: Literal["pairwise", "binary"] = "pairwise"
-    overlap: int = 1
+    overlap: int = Field(1, ge=1, le=50, description="Judgments each item needs (k)")
 
 
 class ProjectOut(Schema):
@@ -124,8 +256,8 @@ class ImportBatchOut(Schema):
 
 
 class ExportIn(Schema):
-    format: Literal["preference", "unpaired", "prompts", "raw"] = "preference"
-    file_type: Literal["jsonl", "parquet"] = "jsonl"
+    format: Literal[exporters.FORMATS] = "preference"  # type: ignore[valid-type]  # from DatasetSnapshot.Format
+    file_type: Literal[exporters.FILE_TYPES] = "jsonl"  # type: ignore[valid-type]
     policy: Literal["majority", "unanimous", "every"] = "majority"
     ties: Literal["drop", "keep"] = "drop"
     both_bad: Literal["drop", "keep"] = "drop"
@@ -150,10 +282,6 @@ class SnapshotOut(Schema):
     download: str
 
 
-class Error(Schema):
-    detail: str
-
-
 def _snapshot_out(snapshot: DatasetSnapshot) -> dict:
     return {
         "id": snapshot.pk, "project": snapshot.project.slug, "format": snapshot.format,
@@ -174,33 +302,17 @@ def list_projects(request):
     return research_projects(request.user)
 
 
-@api.post("/projects", response={201: ProjectOut}, tags=["projects"])
+@api.post("/projects", response={201: ProjectOut, 403: Error, 422: Error}, tags=["projects"])
 def create_project(request, data: ProjectIn):
-    """A new project; you become its admin. (Answers 400 for a taken or malformed slug, 403 for annotators.)"""
+    """A new project; you become its admin. (422 names the field: a taken or malformed slug, a name
+    too long, k outside 1..50; 403 for annotators.)"""
     _researcher(request)
-    if Project.objects.filter(slug=data.slug).exists():
-        raise HttpError(400, f"a project {data.slug!r} exists already")
-    try:
-        validate_slug(data.slug)
-    except ValidationError:
-        raise HttpError(400, "slug may hold only letters, numbers, hyphens and underscores") from None
-    if not 1 <= data.overlap <= 50:
-        raise HttpError(400, "overlap must be between 1 and 50")
-    return services.create_project(creator=request.user, **data.dict())
+    return 201, services.create_project(creator=request.user, **data.dict())
 
 
 @api.get("/projects/{slug}", response={200: ProjectCounts, **ERRORS}, tags=["projects"])
 def project_counts(request, slug: str):
-    project = _project(request, slug)
-    judgments = Judgment.objects.filter(item__project=project)
-    return {
-        "slug": project.slug, "name": project.name, "kind": project.kind, "overlap": project.overlap,
-        "prompts": Prompt.objects.filter(project=project).count(),
-        "items": Item.objects.filter(project=project).count(),
-        "judgments": judgments.count(),
-        "judgments_by_choice": dict(judgments.values_list("choice").annotate(n=Count("id")).order_by()),
-        "judgments_by_source": dict(judgments.values_list("source").annotate(n=Count("id")).order_by()),
-    }
+    return selectors.project_counts(_project(request, slug))
 
 
 # --- imports ---------------------------------------------------------------------------------
@@ -211,21 +323,14 @@ def import_file(
     request,
     slug: str,
     file: File[UploadedFile],
-    format: Form[Literal["trl", "trl-unpaired", "hh", "pandalm", "oasst", "prompts", "mapped"]],
+    format: Form[Literal[formats.names()]],  # type: ignore[valid-type]  # the import format table
     map: Form[str] = "",
     skip_invalid: Form[bool] = False,
 ):
     """Upload and import a file in one go (`map`: TARGET=COLUMN pairs, comma- or newline-separated)."""
     project = _project(request, slug)
-    mapping = importers.parse_mapping(map)
-    token = importers.stage_upload(file)
-    try:
-        result = importers.import_file(
-            project, importers.staged_path(token), fmt=format, file_name=importers.staged_name(token, file.name),
-            mapping=mapping, skip_invalid=skip_invalid, user=request.user,
-        )
-    finally:
-        importers.discard_staged(token)
+    result = imports.import_upload(project, request.user, file, fmt=format, mapping=imports.parse_mapping(map),
+                                   skip_invalid=skip_invalid)
     return {**result.counts(), "already_imported": result.already_imported, "skipped_rows": result.skipped,
             "batch": result.batch.pk if result.batch else None}
 
@@ -242,7 +347,7 @@ def list_imports(request, slug: str):
 def export_file(request, slug: str, data: ExportIn):
     """The export as a file download (headers X-Rows and X-Sha256 describe it)."""
     project = _project(request, slug)
-    return export_download(project, exporters.ExportSpec(**data.dict()))
+    return downloads.export_download(project, exporters.ExportSpec(**data.dict()))
 
 
 @api.post("/projects/{slug}/snapshots", response={201: SnapshotOut}, tags=["snapshots"])
@@ -271,12 +376,7 @@ def get_snapshot(request, snapshot_id: int):
 
 @api.get("/snapshots/{snapshot_id}/download", response={200: None, **ERRORS}, tags=["snapshots"])
 def download_snapshot(request, snapshot_id: int):
-    snapshot = _snapshot(request, snapshot_id)
-    if not snapshot.path.is_file():
-        raise Http404("The snapshot's file is missing")
-    response = FileResponse(open(snapshot.path, "rb"), as_attachment=True, filename=snapshot.download_name)
-    response["X-Sha256"] = snapshot.sha256
-    return response
+    return downloads.snapshot_download(_snapshot(request, snapshot_id))
 
 
 # --- members (project admins and researchers) ------------------------------------------------
@@ -342,3 +442,378 @@ def remove_member(request, slug: str, username: str):
     project = _project(request, slug)
     services.remove_member(project, username, actor=request.user)
     return 204, None
+
+
+# --- models (researchers of the project) -----------------------------------------------------
+
+DOCUMENTED = {401: Error, 403: Error, 404: Error, 422: Error}
+
+
+class ModelIn(Schema):
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[-a-zA-Z0-9_]+$",
+                      description="Unique in the project: letters, numbers, hyphens and underscores")
+    base: str = Field(min_length=1, max_length=500,
+                      description="A hub id (org/name) or a directory under one of the model roots")
+    kind: Literal["policy", "reward"] = "policy"
+    adapters: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
+        default_factory=list, max_length=20, description="LoRA adapter directories applied on `base`, in order")
+
+
+class ModelOut(Schema):
+    id: int
+    project: str | None
+    name: str
+    kind: str
+    base: str
+    adapters: list[str]
+    parent: int | None
+    job: int | None
+    evaluation: dict
+    created_at: datetime
+
+
+class LineageStep(Schema):
+    model: int
+    name: str
+    kind: str
+    base: str
+    adapters: list[str]
+    job: int | None
+    algorithm: str | None
+    snapshot: int | None
+
+
+class ModelDetail(ModelOut):
+    lineage: list[LineageStep]
+
+
+def _model_out(model) -> dict:
+    return {
+        "id": model.pk, "project": model.project.slug if model.project_id else None, "name": model.name,
+        "kind": model.kind, "base": model.base, "adapters": list(model.adapters or []), "parent": model.parent_id,
+        "job": model.produced_by_id, "evaluation": model.evaluation or {}, "created_at": model.created_at,
+    }
+
+
+def _lineage_step(step: dict) -> dict:
+    model, job, snapshot = step["model"], step["job"], step["snapshot"]
+    return {"model": model.pk, "name": model.name, "kind": model.kind, "base": model.base,
+            "adapters": list(model.adapters or []), "job": job.pk if job else None,
+            "algorithm": job.algorithm if job else None, "snapshot": snapshot.pk if snapshot else None}
+
+
+@api.get("/projects/{slug}/models", response={200: list[ModelOut], **DOCUMENTED}, tags=["models"])
+def list_models(request, slug: str):
+    """The project's model versions, newest first."""
+    project = _project(request, slug)
+    return [_model_out(m) for m in training_selectors.models_for(request.user).filter(project_id=project.pk)]
+
+
+@api.post("/projects/{slug}/models", response={201: ModelOut, **DOCUMENTED}, tags=["models"])
+def register_model(request, slug: str, data: ModelIn):
+    """Register a model in the project. Never overwrites: 422 names the field for a name already used in
+    the project, a base that is neither a hub id nor a directory under the model roots, a bad adapter."""
+    project = _project(request, slug)
+    try:
+        model = training_services.register_model(project=project, **data.dict())
+    except ValueError as exc:
+        field, _, message = str(exc).partition(": ")
+        raise InvalidFields({field if message else "body": [message or str(exc)]}) from None
+    return 201, _model_out(model)
+
+
+@api.get("/models/{model_id}", response={200: ModelDetail, **DOCUMENTED}, tags=["models"])
+def get_model(request, model_id: int):
+    """A model of one of your projects, with its lineage: the model, its parent, ... each with the job and
+    snapshot that made it. 404 for a model of a project you do not research."""
+    _researcher(request)
+    model = training_selectors.get_model_for_user(request.user, model_id)
+    return {**_model_out(model), "lineage": [_lineage_step(s) for s in training_selectors.lineage(model)]}
+
+
+# --- judgments (researchers read them all; any member answers their own assignments) ---------
+
+
+class JudgmentOut(Schema):
+    id: int
+    item: int
+    choice: str
+    annotator: str | None = Field(description="Username; null for labels imported with the data")
+    source: str
+    left: str = Field(description='Which response was shown on the left: "a" or "b" ("" for imported labels)')
+    strength: int | None
+    created_at: datetime
+
+
+class JudgmentPage(Schema):
+    items: list[JudgmentOut]
+    next: int | None = Field(description="Pass as `after` for the next page; null on the last page")
+
+
+class JudgmentIn(Schema):
+    item: int = Field(ge=1, le=2**62, description="The item's id (from your queue)")
+    choice: Literal[tuple(Judgment.Choice.values)]  # type: ignore[valid-type]
+    client_token: str = Field(min_length=1, max_length=64, pattern=r"^[-a-zA-Z0-9_.:]+$",
+                              description="Your own id for this answer: resending the same token stores it once")
+    strength: int | None = Field(None, ge=1, le=3)
+    rationale: str = Field("", max_length=5000)
+
+
+class JudgmentStored(JudgmentOut):
+    created: bool = Field(description="False when this token's answer was stored before (a resubmission)")
+
+
+@api.get("/projects/{slug}/judgments", response={200: JudgmentPage, **DOCUMENTED}, tags=["judgments"])
+def list_judgments(request, slug: str, after: Query[int] = 0, limit: Query[int] = 100):
+    """The project's judgments in id order, a page at a time (`after`: the previous page's `next`;
+    `limit` 1..1000). For the project's researchers."""
+    if not 0 <= after <= 2**62:
+        raise InvalidFields({"after": ["must be a judgment id (0 for the first page)"]})
+    if not 1 <= limit <= selectors.JUDGMENT_PAGE_MAX:
+        raise InvalidFields({"limit": [f"must be between 1 and {selectors.JUDGMENT_PAGE_MAX}"]})
+    return selectors.judgment_page(_project(request, slug), after=after, limit=limit)
+
+
+@api.post("/projects/{slug}/judgments", response={200: JudgmentStored, 201: JudgmentStored, 409: Error, **DOCUMENTED},
+          tags=["judgments"])
+def submit_judgment(request, slug: str, data: JudgmentIn):
+    """Answer an item assigned to you (any member, annotators included), exactly as the annotation page
+    does: 201 when stored, 200 with the stored answer when this client token (or your answer to the item)
+    was stored before. 409: the item is not assigned to you (take it from your queue), you skipped it,
+    or its lapsed lease went to someone else; 422: a choice this project does not offer."""
+    project = get_project_for_user(request.user, slug)
+    assignment = selectors.assignment_for_item(request.user, project, data.item)
+    if assignment is None:
+        leased = services.lease_next_item(project, request.user)
+        if leased is None or leased.item_id != data.item:
+            return 409, {"detail": f"Item {data.item} is not assigned to you; take your next item from "
+                                   f"/api/projects/{project.slug}/queue"}
+        assignment = leased
+    try:
+        result = services.submit_judgment(assignment, choice=data.choice, client_token=data.client_token,
+                                          strength=data.strength, rationale=data.rationale)
+    except services.AssignmentClosed as exc:
+        return 409, {"detail": str(exc)}
+    except services.SubmitError as exc:
+        message = str(exc)
+        if message.startswith(("choice", "strength")):
+            raise InvalidFields({message.split(" ", 1)[0]: [message]}) from None
+        return 409, {"detail": message, "field": "client_token"}
+    j = result.judgment
+    body = {"id": j.pk, "item": j.item_id, "choice": j.choice, "annotator": request.user.get_username(),
+            "source": j.source, "left": j.left, "strength": j.strength, "created_at": j.created_at,
+            "created": result.created}
+    return (201 if result.created else 200), body
+
+
+# --- the annotator's queue (any member) -------------------------------------------------------
+
+
+class QueueProject(Schema):
+    slug: str
+    name: str
+    kind: str
+    left: int = Field(description="Items still open to you")
+    judged_today: int
+    skipped: int = Field(description="Items you skipped that still need judgments")
+
+
+class Side(Schema):
+    response: int
+    text: str
+    value: str = Field(description='The choice that picks this side: "a" or "b"')
+
+
+class PromptOut(Schema):
+    text: str
+    conversation: list | None
+
+
+class QueueItem(Schema):
+    item: int
+    expires_at: datetime
+    prompt: PromptOut
+    left: Side
+    right: Side | None = Field(description="null for a binary (thumbs up/down) item")
+
+
+class QueueNext(Schema):
+    project: str
+    kind: str = Field(description="pairwise: answer a, b, tie or both_bad; binary: up or down")
+    allow_tie: bool
+    allow_both_bad: bool
+    next: QueueItem | None = Field(description="null when nothing is left for you")
+    left: int
+    judged_today: int
+
+
+@api.get("/queue", response={200: list[QueueProject], **DOCUMENTED}, tags=["queue"])
+def my_queue(request):
+    """Your projects with what is left for you."""
+    return [
+        {"slug": r["project"].slug, "name": r["project"].name, "kind": r["project"].kind, "left": r["left"],
+         "judged_today": r["judged_today"], "skipped": r["skipped"]}
+        for r in selectors.annotator_projects(request.user)
+    ]
+
+
+@api.get("/projects/{slug}/queue", response={200: QueueNext, **DOCUMENTED}, tags=["queue"])
+def next_item(request, slug: str):
+    """Your next item in the project, leased to you (the same one until you answer it or the lease ends),
+    with its prompt and responses in the left/right order you should show. Answer it with
+    POST /api/projects/{slug}/judgments."""
+    project = get_project_for_user(request.user, slug)
+    assignment = services.lease_next_item(project, request.user)
+    progress = selectors.annotator_progress(project, request.user)
+    item_out = None
+    if assignment is not None:
+        item = assignment.item
+        first, second = (item.response_a, item.response_b) if assignment.a_on_left else (item.response_b, item.response_a)
+        first_value, second_value = ("a", "b") if assignment.a_on_left else ("b", "a")
+        pairwise = project.is_pairwise
+        item_out = {
+            "item": item.pk, "expires_at": assignment.expires_at,
+            "prompt": {"text": item.prompt.text, "conversation": item.prompt.conversation},
+            "left": {"response": first.pk, "text": first.text, "value": first_value if pairwise else "a"},
+            "right": {"response": second.pk, "text": second.text, "value": second_value}
+            if pairwise and second is not None else None,
+        }
+    return {"project": project.slug, "kind": project.kind, "allow_tie": project.allow_tie,
+            "allow_both_bad": project.allow_both_bad, "next": item_out, **progress}
+
+
+# --- jobs (researchers of the project): every kind of background work, one lifecycle ------------
+
+
+class JobLaunchIn(Schema):
+    algorithm: str = Field(min_length=1, max_length=16, description="A training algorithm (see the launch form)")
+    base_model: int = Field(ge=1, description="Id of a model of this project to start from")
+    snapshot: int = Field(ge=1, description="Id of a snapshot of this project to train on")
+    eval_snapshot: int | None = Field(None, ge=1, description="Held-out snapshot (default: the test side of a split one)")
+    settings: dict = Field(default_factory=dict, description="Config overrides, by name (bounds from the algorithm table)")
+
+
+class TrainingDetails(Schema):
+    algorithm: str
+    base_model: int
+    snapshot: int
+    eval_snapshot: int | None
+    config: dict
+    output_model: int | None
+
+
+class JobOut(Schema):
+    id: int
+    kind: str
+    project: str
+    status: str
+    step: int
+    total: int = Field(description="Steps to do; 0 while unknown")
+    progress: float = Field(description="step / total, 0..1")
+    eta_seconds: float | None = Field(description="Time left at the current pace; null when unknown")
+    worker: str
+    cancel_requested: bool
+    error: str
+    created_at: datetime
+    queued_at: datetime | None
+    started_at: datetime | None
+    heartbeat_at: datetime | None
+    finished_at: datetime | None
+    training: TrainingDetails | None = Field(description="The training details of a training job; null for other kinds")
+
+
+class MetricPoint(Schema):
+    step: int
+    value: float | None = Field(description="null for a value that was NaN or infinite")
+
+
+class JobDetail(JobOut):
+    metrics: dict[str, list[MetricPoint]]
+    log_tail: str
+    resume_note: str | None = Field(description="What resuming would do (a failed or cancelled job); else null")
+
+
+class JobResumed(JobOut):
+    note: str = Field(description='Where the job continues: "... continue from step N" or "... restarts from step 0"')
+
+
+def _job_out(job) -> dict:
+    eta = job.eta
+    out = {
+        "id": job.pk, "kind": job.kind, "project": job.project.slug, "status": job.status, "step": job.step,
+        "total": job.total, "progress": job.progress, "eta_seconds": eta.total_seconds() if eta else None,
+        "worker": job.worker, "cancel_requested": job.cancel_requested, "error": job.error,
+        "created_at": job.created_at, "queued_at": job.queued_at, "started_at": job.started_at,
+        "heartbeat_at": job.heartbeat_at, "finished_at": job.finished_at, "training": None,
+    }
+    details = getattr(job, "training", None) if job.kind == "train" else None
+    if details is not None:
+        output = getattr(details, "output_model", None)
+        out["training"] = {
+            "algorithm": details.algorithm, "base_model": details.base_model_id, "snapshot": details.snapshot_id,
+            "eval_snapshot": details.eval_snapshot_id, "config": details.config,
+            "output_model": output.pk if output else None,
+        }
+    return out
+
+
+def _job_for(request, job_id: int):
+    _researcher(request)
+    return training_selectors.get_job_for_user(request.user, job_id)
+
+
+@api.get("/projects/{slug}/jobs", response={200: list[JobOut], **DOCUMENTED}, tags=["jobs"])
+def list_jobs(request, slug: str):
+    """The project's jobs of every kind, newest first (at most 200)."""
+    project = _project(request, slug)
+    return [_job_out(job) for job in training_selectors.jobs_for(request.user).filter(project=project)[:200]]
+
+
+@api.post("/projects/{slug}/jobs", response={201: JobOut, **DOCUMENTED}, tags=["jobs"])
+def launch_job(request, slug: str, data: JobLaunchIn):
+    """Queue a training job: `algorithm` from `base_model` on `snapshot` (both of this project) with
+    `settings` over the algorithm's defaults. 422 names the field at fault: an unknown algorithm, a model or
+    snapshot not in the project, a snapshot of the wrong format, a setting unknown or out of bounds."""
+    project = _project(request, slug)
+    base = training_selectors.project_model(project, data.base_model)
+    snapshot = training_selectors.project_snapshot(project, data.snapshot)
+    eval_snapshot = training_selectors.project_snapshot(project, data.eval_snapshot) if data.eval_snapshot else None
+    for field, found, wanted in [("base_model", base, data.base_model), ("snapshot", snapshot, data.snapshot),
+                                 ("eval_snapshot", eval_snapshot, data.eval_snapshot)]:
+        if wanted and found is None:
+            raise InvalidFields({field: [f"no {field.replace('_', ' ')} with id {wanted} in project {project.slug}"]})
+    job = training_services.launch_job(algorithm=data.algorithm, base_model=base, snapshot=snapshot,
+                                       eval_snapshot=eval_snapshot, overrides=data.settings, user=request.user)
+    return 201, _job_out(job)
+
+
+@api.get("/jobs/{job_id}", response={200: JobDetail, **DOCUMENTED}, tags=["jobs"])
+def get_job(request, job_id: int):
+    """A job of one of your projects: status, progress (step/total, ETA), its metrics by name (null for a
+    NaN or infinite value), the log tail and, for a failed or cancelled job, what resuming would do."""
+    job = _job_for(request, job_id)
+    resumable = job.status in ("failed", "cancelled")
+    return {**_job_out(job), "metrics": training_selectors.job_metrics(job), "log_tail": job.log_tail,
+            "resume_note": training_selectors.resume_note(job) if resumable else None}
+
+
+@api.post("/jobs/{job_id}/cancel", response={200: JobOut, **DOCUMENTED}, tags=["jobs"])
+def cancel_job(request, job_id: int):
+    """Cancel a job: a queued one at once, a running one at its next step (`cancel_requested` shows it).
+    A job that has ended is left as it is."""
+    job = _job_for(request, job_id)
+    training_jobs.cancel(job)
+    return _job_out(training_selectors.get_job_for_user(request.user, job_id))
+
+
+@api.post("/jobs/{job_id}/resume", response={200: JobResumed, 409: Error, **DOCUMENTED}, tags=["jobs"])
+def resume_job(request, job_id: int):
+    """Queue a failed or cancelled job again; `note` says whether it continues from a checkpoint (and
+    which step) or restarts from step 0. 409 for a job that is queued, running or succeeded."""
+    job = _job_for(request, job_id)
+    note = training_selectors.resume_note(job)
+    try:
+        training_jobs.resume(job)
+    except ValueError as exc:
+        return 409, {"detail": str(exc)}
+    return {**_job_out(training_selectors.get_job_for_user(request.user, job_id)), "note": note}
