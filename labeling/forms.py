@@ -59,6 +59,11 @@ class MemberAddForm(forms.Form):
     username = forms.CharField(max_length=150)
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.ANNOTATOR)
 
+    def __init__(self, *args, offer_admin: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not offer_admin:  # only an admin grants it (services.add_member refuses it with the reason)
+            self.fields["role"].choices = [c for c in Membership.Role.choices if c[0] != Membership.Role.ADMIN]
+
 
 class MemberRoleForm(forms.Form):
     role = forms.ChoiceField(choices=Membership.Role.choices)

@@ -182,13 +182,14 @@ def dashboard(request):
 
 
 def _project_page(request, project, *, settings_form=None, member_form=None, status: int = 200):
+    can_manage_admins = request.user.is_superuser or project.member_role == Membership.Role.ADMIN
     context = {
         "project": project,
         "stats": selectors.project_stats(project),
         "settings_form": settings_form or ProjectSettingsForm(instance=project),
-        "member_form": member_form or MemberAddForm(),
+        "member_form": member_form or MemberAddForm(offer_admin=can_manage_admins),
         "roles": Membership.Role.choices,
-        "can_manage_admins": request.user.is_superuser or project.member_role == Membership.Role.ADMIN,
+        "can_manage_admins": can_manage_admins,
     }
     return render(request, "labeling/project.html", context, status=status)
 
