@@ -2,29 +2,35 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.utils.html import escape
 from django.views.decorators.http import require_POST
 
-from training import charts, configs, selectors, services
+from training import algorithms, charts, selectors, services
+from training import jobs as jobs_lifecycle
 from training.forms import LaunchForm, RegisterModelForm
-from training.models import ModelVersion
 
 
 @login_required
 def jobs(request):
     selectors.require_researcher(request.user)
-    return render(request, "training/jobs.html", {"jobs": selectors.jobs_for(request.user)[:200]})
+    return render(request, "training/jobs.html", {
+        "jobs": selectors.jobs_for(request.user)[:200], "worker_warning": selectors.worker_warning(),
+    })
 
 
 @login_required
 def job_new(request):
     selectors.require_researcher(request.user)
     algorithm = request.POST.get("algorithm") or request.GET.get("algorithm") or "dpo"
-    if algorithm not in configs.ALGORITHM_LABELS:
-        algorithm = "dpo"
+    try:
+        algorithms.get(algorithm)  # an unknown name is an error, never a fallback to another algorithm
+    except algorithms.ConfigError as exc:
+        return HttpResponseBadRequest(escape(str(exc)))
     form = LaunchForm(
         request.POST if request.method == "POST" else None, algorithm=algorithm,
-        models=ModelVersion.objects.all(), snapshots=selectors.snapshots_for(request.user),
+        models=selectors.models_for(request.user), snapshots=selectors.snapshots_for(request.user),
     )
     if request.method == "POST" and form.is_valid():
         try:
@@ -32,55 +38,73 @@ def job_new(request):
                 algorithm=algorithm, base_model=form.cleaned_data["base_model"], snapshot=form.cleaned_data["snapshot"],
                 overrides=form.overrides(), user=request.user,
             )
-        except configs.ConfigError as exc:
+        except algorithms.ConfigError as exc:
             target = f"cfg_{exc.field}" if f"cfg_{exc.field}" in form.fields else exc.field if exc.field in form.fields else None
             form.add_error(target if target else "advanced", str(exc))
         else:
             return redirect("training:job", job.pk)
     template = "training/partials/launch_fields.html" if request.htmx and request.method == "GET" else "training/job_new.html"
-    return render(request, template, {"form": form, "algorithm": algorithm})
+    return render(request, template, {"form": form, "algorithm": algorithm, "worker_warning": selectors.worker_warning()})
 
 
 @login_required
 def job_detail(request, job_id):
     job = selectors.get_job_for_user(request.user, job_id)
-    context = {"job": job, "charts": charts.metric_charts(job.metrics)}
+    context = {
+        "job": job, "charts": charts.metric_charts(job), "worker_warning": selectors.worker_warning(),
+    }
+    if job.status in (job.Status.FAILED, job.Status.CANCELLED):
+        context.update(resume_note=selectors.resume_note(job), resume_from=selectors.resume_step(job))
     template = "training/partials/job_status.html" if request.htmx else "training/job.html"
     return render(request, template, context)
 
 
 @login_required
+def job_chart(request, job_id, name):
+    """One metric of a job as an SVG chart; 404 for a metric the job never logged."""
+    svg = charts.metric_chart(selectors.get_job_for_user(request.user, job_id), name)
+    if svg is None:
+        raise Http404("This job has logged no metric of that name")
+    return HttpResponse(svg, content_type="image/svg+xml")
+
+
+@login_required
 @require_POST
 def job_cancel(request, job_id):
-    services.request_cancel(selectors.get_job_for_user(request.user, job_id))
+    jobs_lifecycle.cancel(selectors.get_job_for_user(request.user, job_id))
     return redirect("training:job", job_id)
 
 
 @login_required
 @require_POST
 def job_resume(request, job_id):
+    job = selectors.get_job_for_user(request.user, job_id)
+    note = selectors.resume_note(job)
     try:
-        services.resume_job(selectors.get_job_for_user(request.user, job_id))
+        jobs_lifecycle.resume(job)
     except ValueError as exc:
         messages.error(request, str(exc))
+    else:
+        messages.success(request, note)
     return redirect("training:job", job_id)
 
 
 @login_required
 def models(request):
     selectors.require_researcher(request.user)
-    form = RegisterModelForm(request.POST or None)
+    form = RegisterModelForm(request.POST or None, projects=selectors.projects_for(request.user))
     if request.method == "POST" and form.is_valid():
         try:
             model = services.register_model(**form.cleaned_data)
         except ValueError as exc:
-            form.add_error("base", str(exc))
+            field = str(exc).split(":", 1)[0]
+            form.add_error(field if field in form.fields else None, str(exc))
         else:
-            return redirect("training:model", model.name)
-    return render(request, "training/models.html", {"models": ModelVersion.objects.select_related("parent"), "form": form})
+            return redirect("training:model", model.pk)
+    return render(request, "training/models.html", {"models": selectors.models_for(request.user), "form": form})
 
 
 @login_required
-def model_detail(request, name):
-    model = selectors.get_model_for_user(request.user, name)
+def model_detail(request, model_id):
+    model = selectors.get_model_for_user(request.user, model_id)
     return render(request, "training/model.html", {"model": model, "lineage": selectors.lineage(model)})

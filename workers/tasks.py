@@ -1,7 +1,9 @@
 """Celery tasks: thin wrappers that take ids, call services, and report back."""
 
+import threading
+
 from celery import shared_task
-from celery.signals import celeryd_after_setup
+from celery.signals import celeryd_after_setup, worker_ready, worker_shutdown
 from django.conf import settings
 
 
@@ -11,17 +13,26 @@ def ping(value: str = "pong") -> str:
     return value
 
 
+@shared_task(bind=True, name="workers.tasks.run_job", acks_late=True)
+def run_job(self, job_id: int) -> str:
+    """Claim job `job_id` and run it with the runner of its kind (workers/jobs.py)."""
+    from workers.jobs import run_job as run
+
+    return run(job_id, worker=f"{self.request.hostname}")
+
+
 @shared_task(bind=True, name="workers.tasks.run_training_job", acks_late=True)
 def run_training_job(self, job_id: int) -> str:
-    from workers.training import run_job
+    """The task name training jobs were queued under before run_job: messages still queued run the same."""
+    from workers.jobs import run_job as run
 
-    return run_job(job_id, worker=f"{self.request.hostname}")
+    return run(job_id, worker=f"{self.request.hostname}")
 
 
 @shared_task(name="workers.tasks.mark_lost_jobs")
 def mark_lost_jobs() -> int:
     """Periodic: running jobs whose heartbeat stopped for 1.5 periods are failed ("worker lost")."""
-    from training.services import mark_lost_jobs as mark
+    from training.jobs import mark_lost_jobs as mark
 
     return mark(older_than_s=1.5 * settings.TRAINING_HEARTBEAT_SECONDS)
 
@@ -31,3 +42,21 @@ def _preload_ml(sender, instance, **kwargs):
     """A worker that takes training jobs imports torch/TRL once at start, not at its first job."""
     if settings.TRAINING_QUEUE in instance.app.amqp.queues.consume_from:
         import training.ml.registry  # noqa: F401
+
+
+_beats_stop = threading.Event()
+
+
+@worker_ready.connect
+def _start_worker_beats(sender, **kwargs):
+    """The worker records that it is alive (training.models.WorkerBeat) from a side thread."""
+    from workers.jobs import worker_beats
+
+    queues = sorted(sender.app.amqp.queues.consume_from)
+    threading.Thread(target=worker_beats, args=(sender.hostname, queues, _beats_stop), daemon=True,
+                     name="worker-beats").start()
+
+
+@worker_shutdown.connect
+def _stop_worker_beats(sender, **kwargs):
+    _beats_stop.set()

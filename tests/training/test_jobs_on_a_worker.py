@@ -6,7 +6,7 @@ import time
 import pytest
 
 from tests.training.conftest import wait_for
-from training import services
+from training import jobs, services
 from training.models import ModelVersion
 
 pytestmark = [pytest.mark.ml, pytest.mark.django_db(transaction=True)]
@@ -40,7 +40,7 @@ def test_each_algorithm_runs_end_to_end_and_registers_its_model(start_worker, ti
     assert job.heartbeat_at is not None and job.first_step_at is not None and job.worker
     model = ModelVersion.objects.get(produced_by=job)
     assert model.parent == tiny_models["policy"] and model.kind == "policy"
-    assert (job.output_dir / "final" / "config.json").exists() and model.path.endswith("final")
+    assert (job.output_dir / "final" / "config.json").exists() and model.base.endswith("final") and model.adapters == []
     assert "train" in model.evaluation
 
 
@@ -56,7 +56,7 @@ def test_dpo_stores_its_implicit_reward_accuracy_on_the_test_split(start_worker,
     job = _run(start_worker, tiny_models, make_snapshot, "dpo", "preference", max_steps=15, use_lora=True,
                learning_rate=5e-3)
     model = ModelVersion.objects.get(produced_by=job)
-    assert model.adapter_path and model.base == tiny_models["policy"].base
+    assert model.adapters == [model.adapter_path] and model.base == tiny_models["policy"].base
     assert model.evaluation["implicit_reward_accuracy"] >= 0.9
 
 
@@ -65,7 +65,7 @@ def test_cancel_stops_a_running_job_within_a_few_steps(start_worker, tiny_models
     job = services.launch_job(algorithm="sft", base_model=tiny_models["policy"], snapshot=make_snapshot()[0],
                               overrides={**FAST, "max_steps": 5000})
     wait_for(lambda: (job.refresh_from_db(), job.step >= 3)[1], 120, "three steps", worker)
-    services.request_cancel(job)
+    jobs.cancel(job)
     job.refresh_from_db()
     asked_at = job.step
     wait_for(lambda: _finished(job), 60, "the job to stop", worker)
@@ -90,7 +90,7 @@ def test_a_killed_worker_fails_the_job_and_resume_finishes_it(start_worker, tiny
     stopped_at = job.step
 
     second = start_worker(heartbeat_s=heartbeat, consume=("training",))
-    services.resume_job(job)
+    jobs.resume(job)
     wait_for(lambda: _finished(job), 240, "the resumed job to finish", second)
     assert job.status == "succeeded", job.error
     assert job.step == 40  # the same final step count as an uninterrupted run
@@ -99,15 +99,18 @@ def test_a_killed_worker_fails_the_job_and_resume_finishes_it(start_worker, tiny
     assert stopped_at >= 7
 
 
-def test_the_whole_loop_from_human_judgments_to_an_evaluated_reward_model(start_worker, tiny_models, make_user, make_project):
+def test_the_whole_loop_from_human_judgments_to_an_evaluated_reward_model(start_worker, tiny_models, make_user,
+                                                                          training_project):
     """Annotators judge pairs -> seeded train/test snapshot -> reward job -> accuracy on the held-out side."""
-    from labeling import exporters
+    from labeling.data import exporters
+    from labeling.data.snapshots import create_snapshot
     from labeling import services as labeling
-    from labeling.models import Item, Prompt, Response
+    from labeling.models import Item, Membership, Prompt, Response
     from tests.training.ml.conftest import HELD_OUT_ROWS, TRAIN_ROWS
 
     annotator = make_user()
-    project = make_project(n_items=0, members={annotator: "annotator"})
+    project = training_project  # the project the tiny models belong to
+    Membership.objects.create(project=project, user=annotator, role="annotator")
     for i, row in enumerate(TRAIN_ROWS + HELD_OUT_ROWS):
         prompt = Prompt.objects.create(project=project, text=row["prompt"])
         chosen, rejected = (Response.objects.create(prompt=prompt, text=row[k]) for k in ("chosen", "rejected"))
@@ -117,7 +120,7 @@ def test_the_whole_loop_from_human_judgments_to_an_evaluated_reward_model(start_
         marker_is_a = "banana" in lease.item.response_a.text
         labeling.submit_judgment(lease, choice="a" if marker_is_a else "b", client_token=labeling.new_client_token())
 
-    snapshot = services.create_snapshot(project, exporters.ExportSpec(format="preference", split="train", test_size=0.25))
+    snapshot = create_snapshot(project, exporters.ExportSpec(format="preference", split="train", test_size=0.25))
     worker = start_worker()
     job = services.launch_job(algorithm="reward", base_model=tiny_models["reward"], snapshot=snapshot,
                               overrides={**FAST, "max_steps": 30})

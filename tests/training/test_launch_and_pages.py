@@ -7,25 +7,33 @@ from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from training import configs
-from training import services
-from training.models import DatasetSnapshot, ModelVersion, TrainingJob
+from training import algorithms as configs
+from training import jobs, services
+from labeling.models import DatasetSnapshot, Membership
+from training.models import ModelVersion, TrainingJob
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def base(tmp_path):
+def base(tmp_path, make_project, settings):
     (tmp_path / "m").mkdir()
-    return services.register_model(name="base-model", base=str(tmp_path / "m"))
+    settings.MODEL_ROOTS = [str(tmp_path)]
+    return services.register_model(project=make_project(n_items=0), name="base-model", base=str(tmp_path / "m"))
 
 
 @pytest.fixture
-def snapshot(make_project):
+def snapshot(base):
     def make(fmt="preference", project=None):
-        return DatasetSnapshot.objects.create(project=project or make_project(n_items=0), format=fmt, file_type="jsonl",
+        return DatasetSnapshot.objects.create(project=project or base.project, format=fmt, file_type="jsonl",
                                               spec={}, sha256="0" * 64, rows=10, size_bytes=100)
     return make
+
+
+def with_members(project, members: dict):
+    for user, role in members.items():
+        Membership.objects.create(project=project, user=user, role=role)
+    return project
 
 
 @pytest.mark.parametrize(
@@ -68,7 +76,7 @@ def test_a_valid_job_stores_trl_defaults_plus_overrides_and_is_queued_after_comm
 
 def test_the_launch_form_names_the_bad_field(client, make_user, base, snapshot, make_project):
     researcher = make_user()
-    project = make_project(n_items=0, members={researcher: "researcher"})
+    project = with_members(base.project, {researcher: "researcher"})
     snap = snapshot(project=project)
     client.force_login(researcher)
     page = client.get(reverse("training:job_new") + "?algorithm=dpo").content.decode()
@@ -100,11 +108,11 @@ def test_the_launch_form_names_the_bad_field(client, make_user, base, snapshot, 
 
 def test_training_pages_are_for_the_projects_researchers(client, make_user, base, snapshot, make_project):
     researcher, annotator = make_user(), make_user()
-    project = make_project(n_items=0, members={researcher: "researcher", annotator: "annotator"})
+    project = with_members(base.project, {researcher: "researcher", annotator: "annotator"})
     job = services.launch_job(algorithm="sft", base_model=base, snapshot=snapshot(project=project), overrides={})
     client.force_login(annotator)
     for url in [reverse("training:jobs"), reverse("training:job_new"), reverse("training:models"),
-                reverse("training:model", args=[base.name])]:
+                reverse("training:model", args=[base.pk])]:
         assert client.get(url).status_code == 403, url
     assert client.get(reverse("training:job", args=[job.pk])).status_code == 403
     assert client.post(reverse("training:job_cancel", args=[job.pk])).status_code == 403
@@ -120,11 +128,11 @@ def test_training_pages_are_for_the_projects_researchers(client, make_user, base
 
 def test_the_job_page_shows_live_progress_charts_and_the_log(client, make_user, base, snapshot, make_project):
     researcher = make_user()
-    project = make_project(n_items=0, members={researcher: "researcher"})
+    project = with_members(base.project, {researcher: "researcher"})
     job = services.launch_job(algorithm="dpo", base_model=base, snapshot=snapshot(project=project), overrides={})
-    services.claim_job(job.pk, "w1@host")
+    jobs.claim(job.pk, "w1@host")
     series = [{"step": s, "loss": 1 / s, "rewards/margins": s / 10, "rewards/accuracies": 0.5} for s in range(1, 6)]
-    cancel = services.record_progress(job.pk, step=5, max_steps=20, metrics=series, log_lines=["step 5/20 loss=0.2 <b>"])
+    cancel = jobs.record_progress(job.pk, step=5, total=20, metrics=series, log_lines=["step 5/20 loss=0.2 <b>"])
     assert cancel is False
     client.force_login(researcher)
     partial = client.get(reverse("training:job", args=[job.pk]), HTTP_HX_REQUEST="true").content.decode()
@@ -133,21 +141,21 @@ def test_the_job_page_shows_live_progress_charts_and_the_log(client, make_user, 
     assert "&lt;b&gt;" in partial and "<b>" not in partial.split("<pre")[1]
     client.post(reverse("training:job_cancel", args=[job.pk]))
     job.refresh_from_db()
-    assert job.cancel_requested and services.record_progress(job.pk, step=6, max_steps=20) is True
+    assert job.cancel_requested and jobs.record_progress(job.pk, step=6, total=20) is True
 
 
 def test_cancel_and_resume_follow_the_job_states(base, snapshot, django_capture_on_commit_callbacks):
     job = services.launch_job(algorithm="sft", base_model=base, snapshot=snapshot(), overrides={})
-    services.request_cancel(job)
+    jobs.cancel(job)
     job.refresh_from_db()
     assert job.status == "cancelled"  # a queued job stops at once
-    assert services.claim_job(job.pk, "w") is None  # and a worker that gets it later leaves it alone
+    assert jobs.claim(job.pk, "w") is None  # and a worker that gets it later leaves it alone
     with django_capture_on_commit_callbacks() as callbacks:
-        services.resume_job(job)
+        jobs.resume(job)
     job.refresh_from_db()
     assert job.status == "queued" and len(callbacks) == 1
     with pytest.raises(ValueError, match="only a failed or cancelled job can be resumed"):
-        services.resume_job(job)
+        jobs.resume(job)
 
 
 def test_lost_jobs_are_failed_and_can_be_resumed(base, snapshot):
@@ -156,10 +164,10 @@ def test_lost_jobs_are_failed_and_can_be_resumed(base, snapshot):
     from django.utils import timezone
 
     job = services.launch_job(algorithm="sft", base_model=base, snapshot=snapshot(), overrides={})
-    services.claim_job(job.pk, "w")
-    assert services.mark_lost_jobs(older_than_s=60) == 0
+    jobs.claim(job.pk, "w")
+    assert jobs.mark_lost_jobs(older_than_s=60) == 0
     TrainingJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=61))
-    assert services.mark_lost_jobs(older_than_s=60) == 1
+    assert jobs.mark_lost_jobs(older_than_s=60) == 1
     job.refresh_from_db()
     assert job.status == "failed" and "worker lost" in job.error
 
@@ -177,21 +185,22 @@ def test_launch_job_command_queues_and_reports_json(base, snapshot, capsys):
         call_command("launch_job", "--algorithm", "dpo", "--base", "nope", "--snapshot", str(snap.pk))
 
 
-def test_register_model_refuses_a_missing_local_directory(tmp_path):
+def test_register_model_refuses_a_missing_local_directory(tmp_path, make_project):
+    project = make_project(n_items=0)
     with pytest.raises(CommandError, match="is not a directory"):
-        call_command("register_model", "x", str(tmp_path / "missing"))
-    call_command("register_model", "qwen", "Qwen/Qwen2.5-0.5B-Instruct")  # a hub id is taken as it is
-    assert ModelVersion.objects.get(name="qwen").path == "Qwen/Qwen2.5-0.5B-Instruct"
+        call_command("register_model", "x", str(tmp_path / "missing"), "--project", project.slug)
+    call_command("register_model", "qwen", "Qwen/Qwen2.5-0.5B-Instruct", "--project", project.slug)  # a hub id is taken as it is
+    assert ModelVersion.objects.get(name="qwen").base == "Qwen/Qwen2.5-0.5B-Instruct"
 
 
 def test_the_model_page_shows_lineage_back_to_the_snapshot_and_project(client, make_user, base, snapshot, make_project):
     researcher = make_user()
-    project = make_project(n_items=0, members={researcher: "researcher"})
+    project = with_members(base.project, {researcher: "researcher"})
     job = services.launch_job(algorithm="reward", base_model=base, snapshot=snapshot(project=project), overrides={})
-    services.claim_job(job.pk, "w")
+    jobs.claim(job.pk, "w")
     services.finish_job(job.pk, status="succeeded", step=3, model_dir="/tmp/out/final", evaluation={"pairwise_accuracy": 0.95})
     model = ModelVersion.objects.get(produced_by=job)
     client.force_login(researcher)
-    page = client.get(reverse("training:model", args=[model.name])).content.decode()
+    page = client.get(reverse("training:model", args=[model.pk])).content.decode()
     assert "pairwise_accuracy" in page and "0.95" in page
     assert project.name in page and f"job #{job.pk}" in page and "base-model" in page and "10 rows" in page

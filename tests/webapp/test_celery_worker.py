@@ -1,6 +1,6 @@
 """A task goes through the configured broker to a real worker process and its result comes back.
 
-On the main run that is Redis; on the embedded run, Celery's filesystem transport under var/.
+On the main run that is Redis; on the embedded run, kombu's SQLAlchemy transport on a SQLite file under var/.
 """
 
 import os
@@ -32,4 +32,4 @@ def test_a_real_worker_answers_through_the_configured_broker():
         worker.terminate()
         output = worker.communicate(timeout=30)[0]
     assert worker.returncode is not None, output
-    assert app.conf.broker_url.startswith("redis://" if settings.REDIS_URL else "filesystem://")
+    assert app.conf.broker_url.startswith("redis://" if settings.REDIS_URL else "sqla+sqlite:///")
