@@ -3,6 +3,7 @@
 import logging
 import time
 
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
@@ -49,7 +50,7 @@ def get_project_for_user(user, slug: str, *, research: bool = False) -> Project:
     return project
 
 
-def get_assignment_for_annotator(user, slug: str, assignment_id: int) -> Assignment:
+def get_assignment_for_annotator(user: User, slug: str, assignment_id: int) -> Assignment:
     """The user's own assignment `assignment_id` in project `slug`, with its project; 404 otherwise.
 
     One query, with the same rule as `get_project_for_user`: members (and superusers) only.
@@ -66,12 +67,10 @@ def get_assignment_for_annotator(user, slug: str, assignment_id: int) -> Assignm
     return assignment
 
 
-def annotator_projects(user) -> list[dict]:
+def annotator_projects(user: User) -> list[dict]:
     """The annotator's queue: their projects with what is left for them."""
     projects = Project.objects.filter(memberships__user=user).order_by("name")
-    return [
-        {"project": p, **annotator_progress(p, user), "skipped": skipped_to_revisit(p, user)} for p in projects
-    ]
+    return [{"project": p, **annotator_progress(p, user), "skipped": skipped_to_revisit(p, user)} for p in projects]
 
 
 # "Left in project" needs the project's count of items still short of k: an O(items) read. Below
@@ -111,7 +110,7 @@ def open_item_count(project: Project) -> int:
     return n
 
 
-def annotator_progress(project: Project, user) -> dict:
+def annotator_progress(project: Project, user: User) -> dict:
     """Judged today, and items left for this annotator; cheap enough for every swap of the workspace.
 
     left = items still short of k (see `open_item_count`), minus those among them this annotator
@@ -134,7 +133,7 @@ def _total_judgments():
     return Coalesce(Subquery(per_item), 0)
 
 
-def skipped_to_revisit(project: Project, user) -> int:
+def skipped_to_revisit(project: Project, user: User) -> int:
     """How many items this annotator skipped that still need judgments: offered at the end of the queue."""
     return Assignment.objects.filter(
         annotator=user, project=project, state=Assignment.State.SKIPPED, item__judgment_count__lt=project.overlap

@@ -11,9 +11,10 @@ Both run in one transaction each; correctness under concurrency rests on the ite
 import random
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
@@ -50,14 +51,14 @@ class SubmitResult:
     created: bool  # False when this was a resubmission of an answer already stored
 
 
-def _active_leases(now):
+def _active_leases(now: datetime) -> Q:
     return Q(state=Assignment.State.OPEN, expires_at__gt=now)
 
 
 _CONTENT = ("item__prompt", "item__response_a", "item__response_b")  # what the workspace shows
 
 
-def _open_lease(project: Project, user, now) -> Assignment | None:
+def _open_lease(project: Project, user: User, now: datetime) -> Assignment | None:
     """The annotator's live lease in `project` (the oldest, if a double click took two)."""
     lease = (
         Assignment.objects.filter(project=project, annotator=user)
@@ -71,7 +72,7 @@ def _open_lease(project: Project, user, now) -> Assignment | None:
     return lease
 
 
-def lease_next_item(project: Project, user) -> Assignment | None:
+def lease_next_item(project: Project, user: User) -> Assignment | None:
     """The annotator's open lease in `project`, or a new lease on the item that needs it most.
 
     Returns None when nothing is left for this annotator. The lease comes with its item's prompt
@@ -108,7 +109,7 @@ def lease_next_item(project: Project, user) -> Assignment | None:
     return None
 
 
-def _has_free_slot(item: Item, overlap: int, now) -> bool:
+def _has_free_slot(item: Item, overlap: int, now: datetime) -> bool:
     """Judgments plus live leases must stay below k, counted under the item's lock.
 
     `item` came from SELECT ... FOR UPDATE, which returns the newest committed version of the row,
@@ -119,7 +120,7 @@ def _has_free_slot(item: Item, overlap: int, now) -> bool:
     return item.judgment_count + leases < overlap
 
 
-def _take_lease(project: Project, user, item: Item, now) -> Assignment:
+def _take_lease(project: Project, user: User, item: Item, now: datetime) -> Assignment:
     """Insert the lease, or revive this annotator's expired one on the item: one statement."""
     lease = Assignment(
         item=item,
@@ -145,7 +146,9 @@ def _stored_answer(assignment: Assignment, client_token: str) -> Judgment | None
     existing = Judgment.objects.filter(
         Q(client_token=client_token) | Q(item_id=assignment.item_id, annotator_id=assignment.annotator_id)
     ).first()
-    if existing is not None and (existing.item_id != assignment.item_id or existing.annotator_id != assignment.annotator_id):
+    if existing is not None and (
+        existing.item_id != assignment.item_id or existing.annotator_id != assignment.annotator_id
+    ):
         raise SubmitError("this client token was already used for another answer")
     return existing
 
@@ -170,7 +173,7 @@ def submit_judgment(
     the stored row.
     """
     project = assignment.project
-    allowed = Judgment.PAIRWISE_CHOICES if project.is_pairwise else Judgment.BINARY_CHOICES
+    allowed: tuple[str, ...] = Judgment.PAIRWISE_CHOICES if project.is_pairwise else Judgment.BINARY_CHOICES
     if choice == Judgment.Choice.TIE and not project.allow_tie:
         allowed = tuple(c for c in allowed if c != Judgment.Choice.TIE)
     if choice == Judgment.Choice.BOTH_BAD and not project.allow_both_bad:
@@ -187,8 +190,10 @@ def submit_judgment(
         existing = _stored_answer(assignment, client_token)
         if existing is not None:
             return SubmitResult(existing, created=False)
-        raise AssignmentClosed("You skipped this item, so it can no longer be answered from here; "
-                               "your answer was not stored. Here is the next item.")
+        raise AssignmentClosed(
+            "You skipped this item, so it can no longer be answered from here; "
+            "your answer was not stored. Here is the next item."
+        )
     lapsed = assignment.state == Assignment.State.OPEN and assignment.expires_at <= now
     try:
         with transaction.atomic():
@@ -213,8 +218,9 @@ def submit_judgment(
                 if not Assignment.objects.filter(pk=assignment.pk, state=Assignment.State.OPEN).update(
                     state=Assignment.State.DONE
                 ):
-                    raise AssignmentClosed("This item was skipped or closed meanwhile; your answer was not stored. "
-                                           "Here is the next item.")
+                    raise AssignmentClosed(
+                        "This item was skipped or closed meanwhile; your answer was not stored. Here is the next item."
+                    )
                 return SubmitResult(judgment, created=True)
             # The item already has k judgments (we hold its lock all the same): is one of them ours?
             existing = _stored_answer(assignment, client_token)
@@ -241,16 +247,23 @@ class _AlreadyAnswered(Exception):
         self.judgment = judgment
 
 
-def _check_lapsed_lease_still_has_a_slot(assignment: Assignment, client_token: str, overlap: int, now) -> None:
+def _check_lapsed_lease_still_has_a_slot(
+    assignment: Assignment, client_token: str, overlap: int, now: datetime
+) -> None:
     """A late answer on a lapsed lease counts only if nobody else took the item's place meanwhile.
 
     Takes the item's row lock (as a new lease does), then counts judgments plus the other
     annotators' live leases. Raises AssignmentClosed when the slot went to someone else,
     _AlreadyAnswered when this is a resubmission of an answer already stored.
     """
-    count = Item.objects.select_for_update().filter(pk=assignment.item_id).values_list("judgment_count", flat=True).first()
+    count = (
+        Item.objects.select_for_update().filter(pk=assignment.item_id).values_list("judgment_count", flat=True).first()
+    )
     others = (
-        Assignment.objects.filter(item_id=assignment.item_id).filter(_active_leases(now)).exclude(pk=assignment.pk).count()
+        Assignment.objects.filter(item_id=assignment.item_id)
+        .filter(_active_leases(now))
+        .exclude(pk=assignment.pk)
+        .count()
     )
     if count is None or count + others < overlap:
         return
@@ -276,7 +289,7 @@ def skip_item(assignment: Assignment, reason: str) -> None:
     )
 
 
-def reopen_skipped_item(project: Project, user) -> Assignment | None:
+def reopen_skipped_item(project: Project, user: User) -> Assignment | None:
     """Lease again the annotator's earliest skipped item that still needs judgments and has room.
 
     For the end of the queue: skipped items come back after all the others. None when there is
@@ -286,23 +299,29 @@ def reopen_skipped_item(project: Project, user) -> Assignment | None:
     with transaction.atomic():
         skipped = list(
             Assignment.objects.filter(
-                project=project, annotator=user, state=Assignment.State.SKIPPED,
+                project=project,
+                annotator=user,
+                state=Assignment.State.SKIPPED,
                 item__judgment_count__lt=project.overlap,
-            ).order_by("leased_at", "id").values_list("pk", "item_id")[:50]
+            )
+            .order_by("leased_at", "id")
+            .values_list("pk", "item_id")[:50]
         )
         for pk, item_id in skipped:
             item = Item.objects.select_for_update(skip_locked=True).filter(pk=item_id).first()
             if item is None or not _has_free_slot(item, project.overlap, now):
                 continue
             Assignment.objects.filter(pk=pk, state=Assignment.State.SKIPPED).update(
-                state=Assignment.State.OPEN, skip_reason="", leased_at=now,
+                state=Assignment.State.OPEN,
+                skip_reason="",
+                leased_at=now,
                 expires_at=now + timedelta(seconds=settings.LEASE_SECONDS),
             )
             return _open_lease(project, user, now)
     return None
 
 
-def undo_judgment(project: Project, user, judgment_id: int) -> None:
+def undo_judgment(project: Project, user: User, judgment_id: int) -> None:
     """Take back the annotator's own answer given less than UNDO_SECONDS ago; its item is theirs again.
 
     One transaction under the item's row lock (the lock a submit takes): the judgment is deleted,
@@ -326,7 +345,8 @@ def undo_judgment(project: Project, user, judgment_id: int) -> None:
         if deleted:
             Item.objects.filter(pk=item_id, judgment_count__gt=0).update(judgment_count=F("judgment_count") - 1)
             Assignment.objects.filter(item_id=item_id, annotator_id=user.pk).update(
-                state=Assignment.State.OPEN, skip_reason="",
+                state=Assignment.State.OPEN,
+                skip_reason="",
                 expires_at=now + timedelta(seconds=settings.LEASE_SECONDS),
             )
 

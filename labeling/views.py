@@ -2,23 +2,34 @@
 
 import copy
 import logging
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import escape, format_html
 from django.views.decorators.http import require_POST
+from django_htmx.middleware import HtmxDetails
 
 from labeling import selectors, services
 from labeling.forms import (
     JudgmentForm, MemberAddForm, MemberRoleForm, ProjectCreateForm, ProjectSettingsForm, SkipForm,
 )
-from labeling.models import Membership
+from labeling.models import Judgment, Membership, Project
 
 logger = logging.getLogger(__name__)
+
+
+class AnnotatorRequest(HttpRequest):
+    """What the annotation views see: a logged-in user (login_required) and django-htmx's details."""
+
+    user: User
+    htmx: HtmxDetails
+
 
 # One key per reason; "s" stays the plain "skip, unsure".
 SKIP_REASONS = [
@@ -30,13 +41,15 @@ SKIP_REASONS = [
 STRENGTHS = [("q", 1, "slight"), ("w", 2, "clear"), ("e", 3, "strong")]
 
 
-def _workspace(request, project, notice: str = "", undo=None):
+def _workspace(
+    request: AnnotatorRequest, project: Project, notice: str = "", undo: Judgment | None = None
+) -> HttpResponse:
     """The current item (leasing one if needed) as the full page, or as the htmx partial.
 
     `undo`: the judgment just stored, offered for UNDO_SECONDS with the `u` key.
     """
     assignment = services.lease_next_item(project, request.user)
-    context = {
+    context: dict[str, Any] = {
         "project": project,
         "assignment": assignment,
         "notice": notice,
@@ -50,48 +63,57 @@ def _workspace(request, project, notice: str = "", undo=None):
     if assignment is not None:
         item = assignment.item
         left, right = (item.response_a, item.response_b) if assignment.a_on_left else (item.response_b, item.response_a)
-        context.update(item=item, left=left, right=right,
-                       left_value="a" if assignment.a_on_left else "b",
-                       right_value="b" if assignment.a_on_left else "a")
+        context.update(
+            item=item,
+            left=left,
+            right=right,
+            left_value="a" if assignment.a_on_left else "b",
+            right_value="b" if assignment.a_on_left else "a",
+        )
     else:
         context["skipped"] = selectors.skipped_to_revisit(project, request.user)
     template = "labeling/partials/workspace.html" if request.htmx else "labeling/annotate.html"
     return render(request, template, context)
 
 
-def _after_write(request, project, *, saved: str, **workspace_kwargs):
+def _after_write(
+    request: AnnotatorRequest, project: Project, *, saved: str, undo: Judgment | None = None
+) -> HttpResponse:
     """The next item after a committed write; if showing it fails, still say the write is saved.
 
     The write is committed by then, so the answer is never a failure: a 200 that says so and
     asks for a reload (the page's `n` key), instead of a 500 that reads as "not sent".
     """
     try:
-        return _workspace(request, project, **workspace_kwargs)
+        return _workspace(request, project, undo=undo)
     except Exception:
         logger.exception("showing the next item failed after a committed write in project %s", project.slug)
         url = reverse("labeling:annotate", args=[project.slug])
-        return HttpResponse(format_html(
-            '<div id="workspace" data-assignment="" data-state="saved">'
-            '<p class="notice" role="status" data-testid="saved">{} The next item could not be shown just now.</p>'
-            '<p><a class="button primary" href="{}" data-key="n">Reload for the next item <kbd>n</kbd></a></p></div>',
-            saved, url,
-        ))
+        return HttpResponse(
+            format_html(
+                '<div id="workspace" data-assignment="" data-state="saved">'
+                '<p class="notice" role="status" data-testid="saved">{} The next item could not be shown just now.</p>'
+                '<p><a class="button primary" href="{}" data-key="n">Reload for the next item <kbd>n</kbd></a></p></div>',
+                saved,
+                url,
+            )
+        )
 
 
 @login_required
-def queue(request):
+def queue(request: AnnotatorRequest) -> HttpResponse:
     return render(request, "labeling/queue.html", {"rows": selectors.annotator_projects(request.user)})
 
 
 @login_required
-def annotate(request, slug):
+def annotate(request: AnnotatorRequest, slug: str) -> HttpResponse:
     project = selectors.get_project_for_user(request.user, slug)
     return _workspace(request, project)
 
 
 @login_required
 @require_POST
-def judge(request, slug, assignment_id):
+def judge(request: AnnotatorRequest, slug: str, assignment_id: int) -> HttpResponse:
     assignment = selectors.get_assignment_for_annotator(request.user, slug, assignment_id)
     project = assignment.project
     form = JudgmentForm(request.POST)
@@ -122,7 +144,7 @@ def judge(request, slug, assignment_id):
 
 @login_required
 @require_POST
-def skip(request, slug, assignment_id):
+def skip(request: AnnotatorRequest, slug: str, assignment_id: int) -> HttpResponse:
     assignment = selectors.get_assignment_for_annotator(request.user, slug, assignment_id)
     project = assignment.project
     form = SkipForm(request.POST)
@@ -134,7 +156,7 @@ def skip(request, slug, assignment_id):
 
 @login_required
 @require_POST
-def undo(request, slug):
+def undo(request: AnnotatorRequest, slug: str) -> HttpResponse:
     project = selectors.get_project_for_user(request.user, slug)
     try:
         judgment_id = int(request.POST.get("judgment", ""))
@@ -154,7 +176,7 @@ def undo(request, slug):
 
 @login_required
 @require_POST
-def revisit_skipped(request, slug):
+def revisit_skipped(request: AnnotatorRequest, slug: str) -> HttpResponse:
     project = selectors.get_project_for_user(request.user, slug)
     reopened = services.reopen_skipped_item(project, request.user)
     notice = "" if reopened else "None of your skipped items needs an answer any more."

@@ -35,8 +35,13 @@ def _press_and_wait_for_swap(page, key):
 
 def test_strength_skip_reasons_undo_and_the_end_of_the_queue_by_keyboard(page, live_server, make_user, make_project):
     user = make_user(username="keys")
-    project = make_project(n_items=3, overlap=1, members={user: "annotator"}, ask_strength=True,
-                           guidelines="Prefer the **more helpful** answer.")
+    project = make_project(
+        n_items=3,
+        overlap=1,
+        members={user: "annotator"},
+        ask_strength=True,
+        guidelines="Prefer the **more helpful** answer.",
+    )
     _log_in(page, live_server, "keys")
     page.set_viewport_size({"width": 1280, "height": 900})
     page.goto(f"{live_server.url}/annotate/{project.slug}/")
@@ -84,7 +89,9 @@ def test_strength_skip_reasons_undo_and_the_end_of_the_queue_by_keyboard(page, l
 
 
 @pytest.mark.parametrize("failure", ["503", "network"])
-def test_the_page_resends_an_answer_after_a_failure_and_it_is_stored_once(page, live_server, make_user, make_project, failure):
+def test_the_page_resends_an_answer_after_a_failure_and_it_is_stored_once(
+    page, live_server, make_user, make_project, failure
+):
     user = make_user(username=f"resend-{failure}")
     project = make_project(n_items=3, overlap=1, members={user: "annotator"})
     _log_in(page, live_server, user.username)

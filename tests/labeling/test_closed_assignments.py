@@ -23,8 +23,11 @@ def _client(user):
 
 
 def _post_judge(client, project, assignment, token="tok", choice="a"):
-    return client.post(reverse("labeling:judge", args=[project.slug, assignment.pk]),
-                       {"choice": choice, "client_token": token}, HTTP_HX_REQUEST="true")
+    return client.post(
+        reverse("labeling:judge", args=[project.slug, assignment.pk]),
+        {"choice": choice, "client_token": token},
+        HTTP_HX_REQUEST="true",
+    )
 
 
 def test_an_item_skipped_in_another_tab_cannot_be_judged_from_the_old_page(make_user, make_project):
@@ -96,7 +99,8 @@ def test_without_htmx_the_page_says_so_after_the_redirect(make_user, make_projec
     client.get(reverse("labeling:annotate", args=[project.slug]))
     lease = user.assignments.get()
     services.skip_item(lease, "Unsure")
-    response = client.post(reverse("labeling:judge", args=[project.slug, lease.pk]),
-                           {"choice": "a", "client_token": "t"}, follow=True)
+    response = client.post(
+        reverse("labeling:judge", args=[project.slug, lease.pk]), {"choice": "a", "client_token": "t"}, follow=True
+    )
     assert response.status_code == 200 and "You skipped this item" in response.content.decode()
     assert Judgment.objects.count() == 0

@@ -35,7 +35,8 @@ def own_redis():
     port = _free_port()
     process = subprocess.Popen(
         [REDIS_SERVER, "--port", str(port), "--save", "", "--appendonly", "no", "--daemonize", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 10
     while True:
@@ -47,11 +48,13 @@ def own_redis():
                 process.kill()
                 raise
             time.sleep(0.05)
-    cache_settings = {"default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": f"redis://127.0.0.1:{port}/0",
-        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
-    }}
+    cache_settings = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{port}/0",
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
     with override_settings(CACHES=cache_settings):  # the setting_changed signal resets the cache handlers
         yield process
     process.kill()
@@ -59,7 +62,9 @@ def own_redis():
     caches["default"].close()
 
 
-def test_stopping_redis_under_the_annotation_flow_loses_nothing_and_answers_no_5xx(own_redis, make_user, make_project, monkeypatch):
+def test_stopping_redis_under_the_annotation_flow_loses_nothing_and_answers_no_5xx(
+    own_redis, make_user, make_project, monkeypatch
+):
     monkeypatch.setattr(selectors, "OPEN_ITEMS_EXACT_BELOW", 1)  # every count goes through the cache
     monkeypatch.setattr(selectors, "_cache_down_until", 0.0)
     user = make_user()
@@ -79,8 +84,11 @@ def test_stopping_redis_under_the_annotation_flow_loses_nothing_and_answers_no_5
             own_redis.wait()
         lease = user.assignments.get(state="open")
         token = f"tok-{n}"
-        response = client.post(reverse("labeling:judge", args=[project.slug, lease.pk]),
-                               {"choice": "a", "client_token": token}, HTTP_HX_REQUEST="true")
+        response = client.post(
+            reverse("labeling:judge", args=[project.slug, lease.pk]),
+            {"choice": "a", "client_token": token},
+            HTTP_HX_REQUEST="true",
+        )
         statuses.append(response.status_code)
         tokens.append(token)
         assert f'data-testid="judged-today">{n + 1}<' in response.content.decode()  # progress still shown

@@ -25,12 +25,17 @@ def annotator(make_user, make_project):
 
 
 def _judge(client, project, lease, token, choice="a"):
-    return client.post(reverse("labeling:judge", args=[project.slug, lease.pk]),
-                       {"choice": choice, "client_token": token}, HTTP_HX_REQUEST="true")
+    return client.post(
+        reverse("labeling:judge", args=[project.slug, lease.pk]),
+        {"choice": choice, "client_token": token},
+        HTTP_HX_REQUEST="true",
+    )
 
 
 def _skip(client, project, lease, reason="Unsure"):
-    return client.post(reverse("labeling:skip", args=[project.slug, lease.pk]), {"reason": reason}, HTTP_HX_REQUEST="true")
+    return client.post(
+        reverse("labeling:skip", args=[project.slug, lease.pk]), {"reason": reason}, HTTP_HX_REQUEST="true"
+    )
 
 
 def _undo(client, project, judgment_id):
@@ -61,7 +66,8 @@ def test_an_answer_older_than_the_undo_window_is_kept(annotator):
     _judge(client, project, user.assignments.get(), "t1")
     judgment = Judgment.objects.get()
     Judgment.objects.filter(pk=judgment.pk).update(
-        created_at=judgment.created_at - timedelta(seconds=services.UNDO_SECONDS + 1))
+        created_at=judgment.created_at - timedelta(seconds=services.UNDO_SECONDS + 1)
+    )
     body = _undo(client, project, judgment.pk).content.decode()
     assert "Too late to undo" in body
     assert Judgment.objects.count() == 1 and Item.objects.get(pk=judgment.item_id).judgment_count == 1
@@ -93,7 +99,9 @@ def test_skipped_items_come_back_after_all_the_others(annotator):
     assert 'data-testid="done"' in body
     assert "You skipped 1 item that still needs answers" in body and 'data-key="r"' in body
 
-    body = client.post(reverse("labeling:revisit_skipped", args=[project.slug]), HTTP_HX_REQUEST="true").content.decode()
+    body = client.post(
+        reverse("labeling:revisit_skipped", args=[project.slug]), HTTP_HX_REQUEST="true"
+    ).content.decode()
     assert f"/{skipped.pk}/judge/" in body
     _judge(client, project, Assignment.objects.get(pk=skipped.pk), "t-last")
     assert Judgment.objects.filter(item_id=skipped.item_id).count() == 1
@@ -114,10 +122,11 @@ def test_a_skipped_item_others_completed_is_not_offered_again(annotator, make_us
 def test_the_project_counts_skips_by_reason(make_user, make_project):
     users = [make_user() for _ in range(3)]
     project = make_project(n_items=2, overlap=3, members={u: "annotator" for u in users})
-    for user, reason in zip(users, ["Unsure", "Unsure", "Broken or empty item"]):
+    for user, reason in zip(users, ["Unsure", "Unsure", "Broken or empty item"], strict=True):
         services.skip_item(services.lease_next_item(project, user), reason)
     assert selectors.project_skip_counts(project) == {
-        "total": 3, "by_reason": [("Unsure", 2), ("Broken or empty item", 1)],
+        "total": 3,
+        "by_reason": [("Unsure", 2), ("Broken or empty item", 1)],
     }
 
 
@@ -138,8 +147,12 @@ def test_every_skip_reason_has_its_own_key_and_strength_has_keys(make_user, make
     client = Client()
     client.force_login(user)
     page = client.get(reverse("labeling:annotate", args=[project.slug])).content.decode()
-    for key, reason in [("s", "Unsure"), ("o", "Offensive or unsafe content"), ("x", "Needs expertise I lack"),
-                        ("b", "Broken or empty item")]:
+    for key, reason in [
+        ("s", "Unsure"),
+        ("o", "Offensive or unsafe content"),
+        ("x", "Needs expertise I lack"),
+        ("b", "Broken or empty item"),
+    ]:
         assert f'value="{reason}" data-key="{key}"' in page
     for key, value in [("q", 1), ("w", 2), ("e", 3)]:
         assert f'name="strength" value="{value}" data-key="{key}"' in page
