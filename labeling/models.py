@@ -117,6 +117,9 @@ class Item(models.Model):
     response_a = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="+")
     response_b = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="+", null=True, blank=True)
     gold = models.CharField(max_length=16, choices=Gold.choices, blank=True, help_text="Known answer, for quality checks.")
+    in_queue = models.BooleanField(
+        default=True, help_text="Offered to annotators through the queue (an arena battle is not)."
+    )
     # Kept in step with the judgments inside the submitting transaction (under the item's row
     # lock), so "fewest judgments first" and "still short of k" are one indexed read.
     judgment_count = models.PositiveIntegerField(default=0, editable=False)

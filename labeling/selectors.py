@@ -100,7 +100,7 @@ def open_item_count(project: Project) -> int:
             logger.warning("cache unavailable; counting open items in the database", exc_info=True)
             _cache_down_until, use_cache = time.monotonic() + CACHE_RETRY_SECONDS, False
     if n is None:
-        n = Item.objects.filter(project=project, judgment_count__lt=project.overlap).count()
+        n = Item.objects.filter(project=project, in_queue=True, judgment_count__lt=project.overlap).count()
         if use_cache and n >= OPEN_ITEMS_EXACT_BELOW:
             try:
                 cache.set(key, n, OPEN_ITEMS_TTL)
@@ -199,7 +199,7 @@ def project_stats(project: Project) -> dict:
     items = Item.objects.filter(project=project)
     n_items = items.count()
     n_complete = items.annotate(total=_total_judgments()).filter(total__gte=project.overlap).count()
-    n_open_for_annotators = items.filter(judgment_count__lt=project.overlap).count()
+    n_open_for_annotators = items.filter(in_queue=True, judgment_count__lt=project.overlap).count()
     judgments = Judgment.objects.filter(item__project=project)
     counts = judgments.aggregate(n=Count("id"), imported=Count("id", filter=Q(annotator__isnull=True)))
     by_choice = [

@@ -90,7 +90,7 @@ def lease_next_item(project: Project, user: User) -> Assignment | None:
             state=Assignment.State.OPEN, expires_at__lte=now
         )
         candidates = (
-            Item.objects.filter(project=project, judgment_count__lt=project.overlap)
+            Item.objects.filter(project=project, in_queue=True, judgment_count__lt=project.overlap)
             .exclude(Exists(seen_by_me))
             .select_related("prompt", "response_a", "response_b")
             .order_by("judgment_count", "id")
