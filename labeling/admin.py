@@ -1,6 +1,16 @@
 from django.contrib import admin
 
-from labeling.models import Assignment, DatasetSnapshot, ImportBatch, Item, Judgment, Membership, Project, Prompt, Response
+from labeling.models import (
+    Assignment,
+    DatasetSnapshot,
+    ImportBatch,
+    Item,
+    Judgment,
+    Membership,
+    Project,
+    Prompt,
+    Response,
+)
 
 
 class MembershipInline(admin.TabularInline):

@@ -8,10 +8,13 @@ from labeling.models import Project
 PROMPTS = [
     ("How do I boil an egg?", "Put the egg in boiling water for 7 minutes, then cool it in cold water."),
     ("How do I reverse a list in Python?", "Use slicing: `items[::-1]`, or `items.reverse()` to reverse in place."),
-    ("How do I say hello in Spanish?", "\"Hola\" is the usual greeting; \"buenos días\" in the morning."),
+    ("How do I say hello in Spanish?", '"Hola" is the usual greeting; "buenos días" in the morning.'),
     ("What is 10 km in miles?", "10 km is about 6.21 miles (1 km = 0.621371 mi)."),
     ("Which is the largest planet?", "Jupiter is the largest planet in the Solar System."),
-    ("Write a haiku about rain.", "Soft rain on the roof /\nthe gutters hum a low tune /\nthe street shines like glass"),
+    (
+        "Write a haiku about rain.",
+        "Soft rain on the roof /\nthe gutters hum a low tune /\nthe street shines like glass",
+    ),
     ("What does DNS do?", "DNS turns names like example.com into IP addresses computers can route to."),
     ("How do I sort a dict by value in Python?", "```python\nsorted(d.items(), key=lambda kv: kv[1])\n```"),
     ("Suggest a name for my cat.", "How about Miso, Pepper or Juniper?"),

@@ -19,8 +19,15 @@ class ProjectForm(forms.ModelForm):
     class Meta:
         model = Project
         fields = [
-            "name", "slug", "kind", "guidelines", "overlap",
-            "allow_tie", "allow_both_bad", "ask_strength", "ask_rationale",
+            "name",
+            "slug",
+            "kind",
+            "guidelines",
+            "overlap",
+            "allow_tie",
+            "allow_both_bad",
+            "ask_strength",
+            "ask_rationale",
         ]
 
 

@@ -71,7 +71,9 @@ class Prompt(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     split = models.CharField(max_length=8, choices=Split.choices, default=Split.TRAIN)
     content_hash = models.CharField(
-        max_length=64, blank=True, editable=False,
+        max_length=64,
+        blank=True,
+        editable=False,
         help_text="sha256 of the prompt's content, set by importers so a re-imported prompt is reused.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -116,7 +118,9 @@ class Item(models.Model):
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="items")
     response_a = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="+")
     response_b = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="+", null=True, blank=True)
-    gold = models.CharField(max_length=16, choices=Gold.choices, blank=True, help_text="Known answer, for quality checks.")
+    gold = models.CharField(
+        max_length=16, choices=Gold.choices, blank=True, help_text="Known answer, for quality checks."
+    )
     in_queue = models.BooleanField(
         default=True, help_text="Offered to annotators through the queue (an arena battle is not)."
     )
@@ -150,7 +154,9 @@ class Assignment(models.Model):
     expires_at = models.DateTimeField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["item", "annotator"], name="one_assignment_per_item_and_annotator")]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "annotator"], name="one_assignment_per_item_and_annotator")
+        ]
         indexes = [
             models.Index(fields=["annotator", "project", "state"], name="assignment_mine"),
             models.Index(fields=["item", "state", "expires_at"], name="assignment_active"),
@@ -190,7 +196,9 @@ class Judgment(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["item", "annotator"], condition=Q(annotator__isnull=False), name="one_judgment_per_item_and_annotator"
+                fields=["item", "annotator"],
+                condition=Q(annotator__isnull=False),
+                name="one_judgment_per_item_and_annotator",
             )
         ]
         indexes = [models.Index(fields=["annotator", "created_at"], name="judgment_mine")]
@@ -209,7 +217,9 @@ class ImportBatch(models.Model):
     options = models.JSONField(default=dict, blank=True, help_text="Column mapping and flags the import ran with.")
     counts = models.JSONField(default=dict, blank=True, help_text="prompts, items, judgments created; rows skipped.")
     skipped = models.JSONField(default=list, blank=True, help_text="The rows left out by --skip-invalid, with reasons.")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -244,7 +254,9 @@ class DatasetSnapshot(models.Model):
     sha256 = models.CharField(max_length=64, db_index=True)
     rows = models.PositiveIntegerField()
     size_bytes = models.PositiveBigIntegerField()
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

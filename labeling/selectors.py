@@ -129,7 +129,9 @@ def annotator_progress(project: Project, user: User) -> dict:
 
 def _total_judgments():
     """Per item: all its judgments, the annotators' and those imported with the data (annotator None)."""
-    per_item = Judgment.objects.filter(item=OuterRef("pk")).order_by().values("item").annotate(n=Count("id")).values("n")
+    per_item = (
+        Judgment.objects.filter(item=OuterRef("pk")).order_by().values("item").annotate(n=Count("id")).values("n")
+    )
     return Coalesce(Subquery(per_item), 0)
 
 
@@ -162,23 +164,34 @@ def research_projects(user) -> list[Project]:
     n_complete counts items with at least k judgments of any source: labels imported with the data
     count as well as the annotators'. (Only the annotators' count fills their queues.)
     """
-    projects = Project.objects.all() if user.is_superuser else Project.objects.filter(
-        memberships__user=user, memberships__role__in=RESEARCH_ROLES
+    projects = (
+        Project.objects.all()
+        if user.is_superuser
+        else Project.objects.filter(memberships__user=user, memberships__role__in=RESEARCH_ROLES)
     )
     projects = list(projects.order_by("name"))
     ids = [p.pk for p in projects]
     items = dict(Item.objects.filter(project__in=ids).values_list("project").annotate(n=Count("id")).order_by())
     complete = dict(
-        Item.objects.filter(project__in=ids).annotate(total=_total_judgments())
-        .filter(total__gte=F("project__overlap")).values_list("project").annotate(n=Count("id")).order_by()
+        Item.objects.filter(project__in=ids)
+        .annotate(total=_total_judgments())
+        .filter(total__gte=F("project__overlap"))
+        .values_list("project")
+        .annotate(n=Count("id"))
+        .order_by()
     )
     judgments = {
-        row["item__project"]: row for row in Judgment.objects.filter(item__project__in=ids)
-        .values("item__project").annotate(n=Count("id"), imported=Count("id", filter=Q(annotator__isnull=True))).order_by()
+        row["item__project"]: row
+        for row in Judgment.objects.filter(item__project__in=ids)
+        .values("item__project")
+        .annotate(n=Count("id"), imported=Count("id", filter=Q(annotator__isnull=True)))
+        .order_by()
     }
     skips = dict(
         Assignment.objects.filter(project__in=ids, state=Assignment.State.SKIPPED)
-        .values_list("project").annotate(n=Count("id")).order_by()
+        .values_list("project")
+        .annotate(n=Count("id"))
+        .order_by()
     )
     for p in projects:
         p.n_items = items.get(p.pk, 0)
@@ -204,7 +217,10 @@ def project_stats(project: Project) -> dict:
     counts = judgments.aggregate(n=Count("id"), imported=Count("id", filter=Q(annotator__isnull=True)))
     by_choice = [
         {"choice": choice, "label": choice_label(choice), "n": n}
-        for choice, n in judgments.values_list("choice").annotate(n=Count("id")).values_list("choice", "n").order_by("-n", "choice")
+        for choice, n in judgments.values_list("choice")
+        .annotate(n=Count("id"))
+        .values_list("choice", "n")
+        .order_by("-n", "choice")
     ]
     per_annotator = list(
         judgments.filter(annotator__isnull=False)
@@ -242,13 +258,23 @@ def judgment_page(project: Project, *, after: int = 0, limit: int = 100) -> dict
     rows = list(
         Judgment.objects.filter(item__project=project, id__gt=after)
         .order_by("id")
-        .values("id", "item_id", "choice", "annotator__username", "source", "left", "strength", "created_at")[: limit + 1]
+        .values("id", "item_id", "choice", "annotator__username", "source", "left", "strength", "created_at")[
+            : limit + 1
+        ]
     )
     more = len(rows) > limit
     rows = rows[:limit]
     items = [
-        {"id": r["id"], "item": r["item_id"], "choice": r["choice"], "annotator": r["annotator__username"],
-         "source": r["source"], "left": r["left"], "strength": r["strength"], "created_at": r["created_at"]}
+        {
+            "id": r["id"],
+            "item": r["item_id"],
+            "choice": r["choice"],
+            "annotator": r["annotator__username"],
+            "source": r["source"],
+            "left": r["left"],
+            "strength": r["strength"],
+            "created_at": r["created_at"],
+        }
         for r in rows
     ]
     return {"items": items, "next": rows[-1]["id"] if more else None}
@@ -266,7 +292,10 @@ def project_counts(project: Project) -> dict:
     """The project's fields with its prompt, item and judgment counts, judgments by choice and by source."""
     judgments = Judgment.objects.filter(item__project=project)
     return {
-        "slug": project.slug, "name": project.name, "kind": project.kind, "overlap": project.overlap,
+        "slug": project.slug,
+        "name": project.name,
+        "kind": project.kind,
+        "overlap": project.overlap,
         "prompts": project.prompts.count(),
         "items": Item.objects.filter(project=project).count(),
         "judgments": judgments.count(),

@@ -445,7 +445,11 @@ def set_role(project: Project, username: str, role: str, *, actor=None) -> Membe
         membership = _member(project, username)
         changes_admin = membership.role != role and Membership.Role.ADMIN in (role, membership.role)
         _require_manager(project, actor, touches_admin=changes_admin)
-        if membership.role == Membership.Role.ADMIN and role != Membership.Role.ADMIN and not _other_admins(project, membership):
+        if (
+            membership.role == Membership.Role.ADMIN
+            and role != Membership.Role.ADMIN
+            and not _other_admins(project, membership)
+        ):
             raise MembershipError("role", f"{username} is the project's only admin; make someone else admin first")
         if membership.role != role:
             membership.role = role

@@ -17,7 +17,12 @@ from django_htmx.middleware import HtmxDetails
 
 from labeling import selectors, services
 from labeling.forms import (
-    JudgmentForm, MemberAddForm, MemberRoleForm, ProjectCreateForm, ProjectSettingsForm, SkipForm,
+    JudgmentForm,
+    MemberAddForm,
+    MemberRoleForm,
+    ProjectCreateForm,
+    ProjectSettingsForm,
+    SkipForm,
 )
 from labeling.models import Judgment, Membership, Project
 
@@ -197,8 +202,7 @@ def guidelines(request, slug):
 def dashboard(request):
     if not selectors.is_researcher(request.user):
         raise PermissionDenied(
-            "The dashboard is for researchers: you are not a researcher on any project. "
-            "Your items are in your queue."
+            "The dashboard is for researchers: you are not a researcher on any project. Your items are in your queue."
         )
     return render(request, "labeling/dashboard.html", {"projects": selectors.research_projects(request.user)})
 
@@ -255,7 +259,9 @@ def member_add(request, slug):
     form = MemberAddForm(request.POST)
     if form.is_valid():
         try:
-            member = services.add_member(project, form.cleaned_data["username"], form.cleaned_data["role"], actor=request.user)
+            member = services.add_member(
+                project, form.cleaned_data["username"], form.cleaned_data["role"], actor=request.user
+            )
         except services.MembershipError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, str(exc))
         else:

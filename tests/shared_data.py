@@ -16,8 +16,10 @@ def in_ci() -> bool:
 
 
 def missing_message(path: Path) -> str:
-    return (f"{path} is missing: the shared data sets live in the sibling folder ../shared/data/ next to this "
-            "repository (see its README.md for each set's source); clone or copy it there to run this test")
+    return (
+        f"{path} is missing: the shared data sets live in the sibling folder ../shared/data/ next to this "
+        "repository (see its README.md for each set's source); clone or copy it there to run this test"
+    )
 
 
 def shared_file(name: str) -> Path:

@@ -72,7 +72,9 @@ class _ObjectParser(Parser):
             raise BodyNotAnObject(f"the body must be a JSON object, not {type(data).__name__}")
         return data
 
+
 BAD_REQUEST = "A request the service refuses as a whole (a malformed file, an impossible export)"
+
 
 class _Api(NinjaAPI):
     def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: dict | None = None) -> dict:
@@ -126,7 +128,9 @@ def _forbidden(request, exc):
 
 @api.exception_handler(AuthenticationError)
 def _unauthenticated(request, exc):
-    return _error(request, 401, "A valid token is needed: Authorization: Bearer <token> (a revoked or expired one is refused)")
+    return _error(
+        request, 401, "A valid token is needed: Authorization: Bearer <token> (a revoked or expired one is refused)"
+    )
 
 
 @api.exception_handler(HttpError)
@@ -208,8 +212,12 @@ def _project(request, slug: str) -> Project:
 
 
 class ProjectIn(Schema):
-    slug: str = Field(min_length=1, max_length=100, pattern=r"^[-a-zA-Z0-9_]+$",
-                      description="Letters, numbers, hyphens and underscores; used in every address")
+    slug: str = Field(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[-a-zA-Z0-9_]+$",
+        description="Letters, numbers, hyphens and underscores; used in every address",
+    )
     name: str = Field(min_length=1, max_length=200)
     kind: Literal["pairwise", "binary"] = "pairwise"
     overlap: int = Field(1, ge=1, le=50, description="Judgments each item needs (k)")
@@ -284,9 +292,15 @@ class SnapshotOut(Schema):
 
 def _snapshot_out(snapshot: DatasetSnapshot) -> dict:
     return {
-        "id": snapshot.pk, "project": snapshot.project.slug, "format": snapshot.format,
-        "file_type": snapshot.file_type, "spec": snapshot.spec, "sha256": snapshot.sha256, "rows": snapshot.rows,
-        "size_bytes": snapshot.size_bytes, "created_at": snapshot.created_at,
+        "id": snapshot.pk,
+        "project": snapshot.project.slug,
+        "format": snapshot.format,
+        "file_type": snapshot.file_type,
+        "spec": snapshot.spec,
+        "sha256": snapshot.sha256,
+        "rows": snapshot.rows,
+        "size_bytes": snapshot.size_bytes,
+        "created_at": snapshot.created_at,
         "download": f"/api/snapshots/{snapshot.pk}/download",
     }
 
@@ -329,10 +343,15 @@ def import_file(
 ):
     """Upload and import a file in one go (`map`: TARGET=COLUMN pairs, comma- or newline-separated)."""
     project = _project(request, slug)
-    result = imports.import_upload(project, request.user, file, fmt=format, mapping=imports.parse_mapping(map),
-                                   skip_invalid=skip_invalid)
-    return {**result.counts(), "already_imported": result.already_imported, "skipped_rows": result.skipped,
-            "batch": result.batch.pk if result.batch else None}
+    result = imports.import_upload(
+        project, request.user, file, fmt=format, mapping=imports.parse_mapping(map), skip_invalid=skip_invalid
+    )
+    return {
+        **result.counts(),
+        "already_imported": result.already_imported,
+        "skipped_rows": result.skipped,
+        "batch": result.batch.pk if result.batch else None,
+    }
 
 
 @api.get("/projects/{slug}/imports", response={200: list[ImportBatchOut], **ERRORS}, tags=["imports"])
@@ -450,13 +469,19 @@ DOCUMENTED = {401: Error, 403: Error, 404: Error, 422: Error}
 
 
 class ModelIn(Schema):
-    name: str = Field(min_length=1, max_length=100, pattern=r"^[-a-zA-Z0-9_]+$",
-                      description="Unique in the project: letters, numbers, hyphens and underscores")
-    base: str = Field(min_length=1, max_length=500,
-                      description="A hub id (org/name) or a directory under one of the model roots")
+    name: str = Field(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[-a-zA-Z0-9_]+$",
+        description="Unique in the project: letters, numbers, hyphens and underscores",
+    )
+    base: str = Field(
+        min_length=1, max_length=500, description="A hub id (org/name) or a directory under one of the model roots"
+    )
     kind: Literal["policy", "reward"] = "policy"
     adapters: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
-        default_factory=list, max_length=20, description="LoRA adapter directories applied on `base`, in order")
+        default_factory=list, max_length=20, description="LoRA adapter directories applied on `base`, in order"
+    )
 
 
 class ModelOut(Schema):
@@ -489,17 +514,31 @@ class ModelDetail(ModelOut):
 
 def _model_out(model) -> dict:
     return {
-        "id": model.pk, "project": model.project.slug if model.project_id else None, "name": model.name,
-        "kind": model.kind, "base": model.base, "adapters": list(model.adapters or []), "parent": model.parent_id,
-        "job": model.produced_by_id, "evaluation": model.evaluation or {}, "created_at": model.created_at,
+        "id": model.pk,
+        "project": model.project.slug if model.project_id else None,
+        "name": model.name,
+        "kind": model.kind,
+        "base": model.base,
+        "adapters": list(model.adapters or []),
+        "parent": model.parent_id,
+        "job": model.produced_by_id,
+        "evaluation": model.evaluation or {},
+        "created_at": model.created_at,
     }
 
 
 def _lineage_step(step: dict) -> dict:
     model, job, snapshot = step["model"], step["job"], step["snapshot"]
-    return {"model": model.pk, "name": model.name, "kind": model.kind, "base": model.base,
-            "adapters": list(model.adapters or []), "job": job.pk if job else None,
-            "algorithm": job.algorithm if job else None, "snapshot": snapshot.pk if snapshot else None}
+    return {
+        "model": model.pk,
+        "name": model.name,
+        "kind": model.kind,
+        "base": model.base,
+        "adapters": list(model.adapters or []),
+        "job": job.pk if job else None,
+        "algorithm": job.algorithm if job else None,
+        "snapshot": snapshot.pk if snapshot else None,
+    }
 
 
 @api.get("/projects/{slug}/models", response={200: list[ModelOut], **DOCUMENTED}, tags=["models"])
@@ -553,8 +592,12 @@ class JudgmentPage(Schema):
 class JudgmentIn(Schema):
     item: int = Field(ge=1, le=2**62, description="The item's id (from your queue)")
     choice: Literal[tuple(Judgment.Choice.values)]  # type: ignore[valid-type]
-    client_token: str = Field(min_length=1, max_length=64, pattern=r"^[-a-zA-Z0-9_.:]+$",
-                              description="Your own id for this answer: resending the same token stores it once")
+    client_token: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[-a-zA-Z0-9_.:]+$",
+        description="Your own id for this answer: resending the same token stores it once",
+    )
     strength: int | None = Field(None, ge=1, le=3)
     rationale: str = Field("", max_length=5000)
 
@@ -574,8 +617,11 @@ def list_judgments(request, slug: str, after: Query[int] = 0, limit: Query[int] 
     return selectors.judgment_page(_project(request, slug), after=after, limit=limit)
 
 
-@api.post("/projects/{slug}/judgments", response={200: JudgmentStored, 201: JudgmentStored, 409: Error, **DOCUMENTED},
-          tags=["judgments"])
+@api.post(
+    "/projects/{slug}/judgments",
+    response={200: JudgmentStored, 201: JudgmentStored, 409: Error, **DOCUMENTED},
+    tags=["judgments"],
+)
 def submit_judgment(request, slug: str, data: JudgmentIn):
     """Answer an item assigned to you (any member, annotators included), exactly as the annotation page
     does: 201 when stored, 200 with the stored answer when this client token (or your answer to the item)
@@ -586,12 +632,19 @@ def submit_judgment(request, slug: str, data: JudgmentIn):
     if assignment is None:
         leased = services.lease_next_item(project, request.user)
         if leased is None or leased.item_id != data.item:
-            return 409, {"detail": f"Item {data.item} is not assigned to you; take your next item from "
-                                   f"/api/projects/{project.slug}/queue"}
+            return 409, {
+                "detail": f"Item {data.item} is not assigned to you; take your next item from "
+                f"/api/projects/{project.slug}/queue"
+            }
         assignment = leased
     try:
-        result = services.submit_judgment(assignment, choice=data.choice, client_token=data.client_token,
-                                          strength=data.strength, rationale=data.rationale)
+        result = services.submit_judgment(
+            assignment,
+            choice=data.choice,
+            client_token=data.client_token,
+            strength=data.strength,
+            rationale=data.rationale,
+        )
     except services.AssignmentClosed as exc:
         return 409, {"detail": str(exc)}
     except services.SubmitError as exc:
@@ -600,9 +653,17 @@ def submit_judgment(request, slug: str, data: JudgmentIn):
             raise InvalidFields({message.split(" ", 1)[0]: [message]}) from None
         return 409, {"detail": message, "field": "client_token"}
     j = result.judgment
-    body = {"id": j.pk, "item": j.item_id, "choice": j.choice, "annotator": request.user.get_username(),
-            "source": j.source, "left": j.left, "strength": j.strength, "created_at": j.created_at,
-            "created": result.created}
+    body = {
+        "id": j.pk,
+        "item": j.item_id,
+        "choice": j.choice,
+        "annotator": request.user.get_username(),
+        "source": j.source,
+        "left": j.left,
+        "strength": j.strength,
+        "created_at": j.created_at,
+        "created": result.created,
+    }
     return (201 if result.created else 200), body
 
 
@@ -651,8 +712,14 @@ class QueueNext(Schema):
 def my_queue(request):
     """Your projects with what is left for you."""
     return [
-        {"slug": r["project"].slug, "name": r["project"].name, "kind": r["project"].kind, "left": r["left"],
-         "judged_today": r["judged_today"], "skipped": r["skipped"]}
+        {
+            "slug": r["project"].slug,
+            "name": r["project"].name,
+            "kind": r["project"].kind,
+            "left": r["left"],
+            "judged_today": r["judged_today"],
+            "skipped": r["skipped"],
+        }
         for r in selectors.annotator_projects(request.user)
     ]
 
@@ -668,18 +735,28 @@ def next_item(request, slug: str):
     item_out = None
     if assignment is not None:
         item = assignment.item
-        first, second = (item.response_a, item.response_b) if assignment.a_on_left else (item.response_b, item.response_a)
+        first, second = (
+            (item.response_a, item.response_b) if assignment.a_on_left else (item.response_b, item.response_a)
+        )
         first_value, second_value = ("a", "b") if assignment.a_on_left else ("b", "a")
         pairwise = project.is_pairwise
         item_out = {
-            "item": item.pk, "expires_at": assignment.expires_at,
+            "item": item.pk,
+            "expires_at": assignment.expires_at,
             "prompt": {"text": item.prompt.text, "conversation": item.prompt.conversation},
             "left": {"response": first.pk, "text": first.text, "value": first_value if pairwise else "a"},
             "right": {"response": second.pk, "text": second.text, "value": second_value}
-            if pairwise and second is not None else None,
+            if pairwise and second is not None
+            else None,
         }
-    return {"project": project.slug, "kind": project.kind, "allow_tie": project.allow_tie,
-            "allow_both_bad": project.allow_both_bad, "next": item_out, **progress}
+    return {
+        "project": project.slug,
+        "kind": project.kind,
+        "allow_tie": project.allow_tie,
+        "allow_both_bad": project.allow_both_bad,
+        "next": item_out,
+        **progress,
+    }
 
 
 # --- jobs (researchers of the project): every kind of background work, one lifecycle ------------
@@ -689,8 +766,12 @@ class JobLaunchIn(Schema):
     algorithm: str = Field(min_length=1, max_length=16, description="A training algorithm (see the launch form)")
     base_model: int = Field(ge=1, description="Id of a model of this project to start from")
     snapshot: int = Field(ge=1, description="Id of a snapshot of this project to train on")
-    eval_snapshot: int | None = Field(None, ge=1, description="Held-out snapshot (default: the test side of a split one)")
-    settings: dict = Field(default_factory=dict, description="Config overrides, by name (bounds from the algorithm table)")
+    eval_snapshot: int | None = Field(
+        None, ge=1, description="Held-out snapshot (default: the test side of a split one)"
+    )
+    settings: dict = Field(
+        default_factory=dict, description="Config overrides, by name (bounds from the algorithm table)"
+    )
 
 
 class TrainingDetails(Schema):
@@ -740,18 +821,33 @@ class JobResumed(JobOut):
 def _job_out(job) -> dict:
     eta = job.eta
     out = {
-        "id": job.pk, "kind": job.kind, "project": job.project.slug, "status": job.status, "step": job.step,
-        "total": job.total, "progress": job.progress, "eta_seconds": eta.total_seconds() if eta else None,
-        "worker": job.worker, "cancel_requested": job.cancel_requested, "error": job.error,
-        "created_at": job.created_at, "queued_at": job.queued_at, "started_at": job.started_at,
-        "heartbeat_at": job.heartbeat_at, "finished_at": job.finished_at, "training": None,
+        "id": job.pk,
+        "kind": job.kind,
+        "project": job.project.slug,
+        "status": job.status,
+        "step": job.step,
+        "total": job.total,
+        "progress": job.progress,
+        "eta_seconds": eta.total_seconds() if eta else None,
+        "worker": job.worker,
+        "cancel_requested": job.cancel_requested,
+        "error": job.error,
+        "created_at": job.created_at,
+        "queued_at": job.queued_at,
+        "started_at": job.started_at,
+        "heartbeat_at": job.heartbeat_at,
+        "finished_at": job.finished_at,
+        "training": None,
     }
     details = getattr(job, "training", None) if job.kind == "train" else None
     if details is not None:
         output = getattr(details, "output_model", None)
         out["training"] = {
-            "algorithm": details.algorithm, "base_model": details.base_model_id, "snapshot": details.snapshot_id,
-            "eval_snapshot": details.eval_snapshot_id, "config": details.config,
+            "algorithm": details.algorithm,
+            "base_model": details.base_model_id,
+            "snapshot": details.snapshot_id,
+            "eval_snapshot": details.eval_snapshot_id,
+            "config": details.config,
             "output_model": output.pk if output else None,
         }
     return out
@@ -778,12 +874,21 @@ def launch_job(request, slug: str, data: JobLaunchIn):
     base = training_selectors.project_model(project, data.base_model)
     snapshot = training_selectors.project_snapshot(project, data.snapshot)
     eval_snapshot = training_selectors.project_snapshot(project, data.eval_snapshot) if data.eval_snapshot else None
-    for field, found, wanted in [("base_model", base, data.base_model), ("snapshot", snapshot, data.snapshot),
-                                 ("eval_snapshot", eval_snapshot, data.eval_snapshot)]:
+    for field, found, wanted in [
+        ("base_model", base, data.base_model),
+        ("snapshot", snapshot, data.snapshot),
+        ("eval_snapshot", eval_snapshot, data.eval_snapshot),
+    ]:
         if wanted and found is None:
             raise InvalidFields({field: [f"no {field.replace('_', ' ')} with id {wanted} in project {project.slug}"]})
-    job = training_services.launch_job(algorithm=data.algorithm, base_model=base, snapshot=snapshot,
-                                       eval_snapshot=eval_snapshot, overrides=data.settings, user=request.user)
+    job = training_services.launch_job(
+        algorithm=data.algorithm,
+        base_model=base,
+        snapshot=snapshot,
+        eval_snapshot=eval_snapshot,
+        overrides=data.settings,
+        user=request.user,
+    )
     return 201, _job_out(job)
 
 
@@ -793,8 +898,12 @@ def get_job(request, job_id: int):
     NaN or infinite value), the log tail and, for a failed or cancelled job, what resuming would do."""
     job = _job_for(request, job_id)
     resumable = job.status in ("failed", "cancelled")
-    return {**_job_out(job), "metrics": training_selectors.job_metrics(job), "log_tail": job.log_tail,
-            "resume_note": training_selectors.resume_note(job) if resumable else None}
+    return {
+        **_job_out(job),
+        "metrics": training_selectors.job_metrics(job),
+        "log_tail": job.log_tail,
+        "resume_note": training_selectors.resume_note(job) if resumable else None,
+    }
 
 
 @api.post("/jobs/{job_id}/cancel", response={200: JobOut, **DOCUMENTED}, tags=["jobs"])

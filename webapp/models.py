@@ -25,7 +25,9 @@ class ApiToken(models.Model):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100, blank=True)
-    prefix = models.CharField(max_length=8, editable=False, help_text="The token's first characters, to tell tokens apart.")
+    prefix = models.CharField(
+        max_length=8, editable=False, help_text="The token's first characters, to tell tokens apart."
+    )
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -53,5 +55,7 @@ class ApiToken(models.Model):
     def issue(cls, user, name: str = "", expires_at: datetime | None = None) -> tuple["ApiToken", str]:
         """A new token for `user`: returns the row and the secret, which is shown once and never stored."""
         secret = secrets.token_urlsafe(32)
-        row = cls.objects.create(user=user, name=name, prefix=secret[:8], key_hash=hash_token(secret), expires_at=expires_at)
+        row = cls.objects.create(
+            user=user, name=name, prefix=secret[:8], key_hash=hash_token(secret), expires_at=expires_at
+        )
         return row, secret

@@ -26,8 +26,14 @@ def issue_token(user: AbstractBaseUser, name: str = "", expires_days: int | None
         raise ValidationError({"name": f"name: at most {NAME_MAX} characters"})
     expires_at = None
     if expires_days is not None:
-        if not isinstance(expires_days, int) or isinstance(expires_days, bool) or not 1 <= expires_days <= MAX_EXPIRES_DAYS:
-            raise ValidationError({"expires_days": f"expires_days: a whole number of days from 1 to {MAX_EXPIRES_DAYS}"})
+        if (
+            not isinstance(expires_days, int)
+            or isinstance(expires_days, bool)
+            or not 1 <= expires_days <= MAX_EXPIRES_DAYS
+        ):
+            raise ValidationError(
+                {"expires_days": f"expires_days: a whole number of days from 1 to {MAX_EXPIRES_DAYS}"}
+            )
         expires_at = timezone.now() + timedelta(days=expires_days)
     return ApiToken.issue(user, name=name, expires_at=expires_at)
 

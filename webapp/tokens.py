@@ -13,9 +13,14 @@ from webapp.models import ApiToken
 
 
 class TokenForm(forms.Form):
-    name = forms.CharField(max_length=services.NAME_MAX, required=False, help_text="A label to tell your tokens apart, e.g. “laptop”.")
+    name = forms.CharField(
+        max_length=services.NAME_MAX, required=False, help_text="A label to tell your tokens apart, e.g. “laptop”."
+    )
     expires_days = forms.IntegerField(
-        label="Expires after (days)", required=False, min_value=1, max_value=services.MAX_EXPIRES_DAYS,
+        label="Expires after (days)",
+        required=False,
+        min_value=1,
+        max_value=services.MAX_EXPIRES_DAYS,
         help_text="Leave empty for a token that works until you revoke it.",
     )
 
@@ -35,7 +40,9 @@ def token_list(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _page(request, form, status=400)
     try:
-        _, secret = services.issue_token(request.user, name=form.cleaned_data["name"], expires_days=form.cleaned_data["expires_days"])
+        _, secret = services.issue_token(
+            request.user, name=form.cleaned_data["name"], expires_days=form.cleaned_data["expires_days"]
+        )
     except ValidationError as exc:
         for field, errors in exc.message_dict.items():
             form.add_error(field if field in form.fields else None, errors)

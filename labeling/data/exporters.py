@@ -94,7 +94,11 @@ class ExportSpec:
         _one_of("split", self.split, SPLITS)
         _one_of("source", self.source, SOURCES)
         if self.test_size is not None:
-            if isinstance(self.test_size, bool) or not isinstance(self.test_size, int | float) or not 0 < self.test_size < 1:
+            if (
+                isinstance(self.test_size, bool)
+                or not isinstance(self.test_size, int | float)
+                or not 0 < self.test_size < 1
+            ):
                 raise ExportError(f"test_size must be a fraction between 0 and 1; got {self.test_size!r}")
             if self.split == "all":
                 raise ExportError("test_size needs split train or test (which side to export)")
@@ -132,8 +136,16 @@ class ExportResult:
 
 TEXT, MESSAGES, BOOL, INT, OPTIONAL_TEXT = "text", "messages", "bool", "int", "optional_text"
 RAW_COLUMNS = [
-    ("item_id", INT), ("prompt_id", INT), ("annotator", OPTIONAL_TEXT), ("choice", TEXT), ("strength", INT),
-    ("rationale", TEXT), ("left", TEXT), ("ms_taken", INT), ("source", TEXT), ("created_at", TEXT),
+    ("item_id", INT),
+    ("prompt_id", INT),
+    ("annotator", OPTIONAL_TEXT),
+    ("choice", TEXT),
+    ("strength", INT),
+    ("rationale", TEXT),
+    ("left", TEXT),
+    ("ms_taken", INT),
+    ("source", TEXT),
+    ("created_at", TEXT),
 ]
 
 
@@ -191,13 +203,24 @@ class ParquetWriter:
 
         self.pa = pa
         message = pa.struct([("role", pa.string()), ("content", pa.string())])
-        types = {TEXT: pa.string(), OPTIONAL_TEXT: pa.string(), MESSAGES: pa.list_(message),
-                 BOOL: pa.bool_(), INT: pa.int64()}
+        types = {
+            TEXT: pa.string(),
+            OPTIONAL_TEXT: pa.string(),
+            MESSAGES: pa.list_(message),
+            BOOL: pa.bool_(),
+            INT: pa.int64(),
+        }
         self.schema = pa.schema([(name, types[kind]) for name, kind in columns])
         self.path = path
         self.writer = pq.ParquetWriter(
-            path, self.schema, compression="zstd", compression_level=3, use_dictionary=True,
-            write_statistics=True, version="2.6", data_page_size=1 << 20,
+            path,
+            self.schema,
+            compression="zstd",
+            compression_level=3,
+            use_dictionary=True,
+            write_statistics=True,
+            version="2.6",
+            data_page_size=1 << 20,
         )
         self.rows: list[tuple] = []
 
@@ -347,8 +370,14 @@ def _items(project: Project, spec: ExportSpec, *, pairwise: bool | None):
         # as text, decoded once per prompt here rather than by a converter on every row
         conversation_json=Cast("item__prompt__conversation", TextField()),
     ).values_list(
-        "item_id", "choice", "item__prompt_id", "item__prompt__text", "conversation_json",
-        "item__prompt__content_hash", "item__response_a__text", "item__response_b__text",
+        "item_id",
+        "choice",
+        "item__prompt_id",
+        "item__prompt__text",
+        "conversation_json",
+        "item__prompt__content_hash",
+        "item__response_a__text",
+        "item__response_b__text",
     )
     prompts = _Prompts(spec)
     policy = spec.policy
@@ -401,8 +430,21 @@ def prompt_rows(project: Project, spec: ExportSpec) -> Iterator[tuple]:
 def raw_rows(project: Project, spec: ExportSpec) -> Iterator[tuple]:
     prompts = _Prompts(spec)
     names: dict[str, str] = {}
-    fields = ("item_id", "item__prompt_id", "annotator_id", "choice", "strength", "rationale", "left", "ms_taken",
-              "source", "created_at", "item__prompt__text", "item__prompt__conversation", "item__prompt__content_hash")
+    fields = (
+        "item_id",
+        "item__prompt_id",
+        "annotator_id",
+        "choice",
+        "strength",
+        "rationale",
+        "left",
+        "ms_taken",
+        "source",
+        "created_at",
+        "item__prompt__text",
+        "item__prompt__conversation",
+        "item__prompt__content_hash",
+    )
     with _streamed(_judgments(project, spec).values_list(*fields)) as rows:
         for row in rows:
             item_id, prompt_id, annotator_id, choice, strength, rationale, left, ms, source, created_at = row[:10]
@@ -411,8 +453,18 @@ def raw_rows(project: Project, spec: ExportSpec) -> Iterator[tuple]:
             key = f"user:{annotator_id}" if annotator_id is not None else f"source:{source}"
             if key not in names:
                 names[key] = pseudonym(key)
-            yield (item_id, prompt_id, names[key], choice, strength, rationale, left, ms, source,
-                   created_at.isoformat())
+            yield (
+                item_id,
+                prompt_id,
+                names[key],
+                choice,
+                strength,
+                rationale,
+                left,
+                ms,
+                source,
+                created_at.isoformat(),
+            )
 
 
 ROWS = {"preference": preference_rows, "unpaired": unpaired_rows, "prompts": prompt_rows, "raw": raw_rows}

@@ -132,7 +132,9 @@ def _records_jsonl(path: Path, name: str) -> Iterator[tuple[str, dict]]:
                 total += len(raw)
                 where = f"line {n}"
                 if total > max_file_bytes():
-                    raise ImportFailed(f"{name}: over the upload limit of {max_file_bytes():,} bytes (once decompressed)")
+                    raise ImportFailed(
+                        f"{name}: over the upload limit of {max_file_bytes():,} bytes (once decompressed)"
+                    )
                 if len(raw.rstrip(b"\r\n")) > limit:
                     raise _too_big(name, where)
                 text = _decode(raw, name, where)

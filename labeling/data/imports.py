@@ -41,8 +41,22 @@ from labeling.data.rows import ImportFailed, Options, Row, RowError, check_recor
 from labeling.data.writer import Writer
 from labeling.models import ImportBatch, Membership, Project
 
-__all__ = ["ImportFailed", "ImportResult", "MAP_TARGETS", "Preview", "UploadNotFound", "confirm", "ensure_project",
-           "import_file", "import_upload", "parse_mapping", "parse_rows", "preview", "preview_file", "stage"]
+__all__ = [
+    "ImportFailed",
+    "ImportResult",
+    "MAP_TARGETS",
+    "Preview",
+    "UploadNotFound",
+    "confirm",
+    "ensure_project",
+    "import_file",
+    "import_upload",
+    "parse_mapping",
+    "parse_rows",
+    "preview",
+    "preview_file",
+    "stage",
+]
 
 MAX_SKIPPED_KEPT = 1000
 PREVIEW_ROWS = 5
@@ -85,7 +99,9 @@ def parse_mapping(pairs: list[str] | str | None) -> dict[str, str]:
         if not sep or not target or not column:
             raise ImportFailed(f"mapping {pair.strip()!r}: write it as TARGET=COLUMN, e.g. prompt=question")
         if target not in MAP_TARGETS:
-            raise ImportFailed(f"mapping {pair.strip()!r}: unknown target {target!r}; targets are {', '.join(MAP_TARGETS)}")
+            raise ImportFailed(
+                f"mapping {pair.strip()!r}: unknown target {target!r}; targets are {', '.join(MAP_TARGETS)}"
+            )
         if target in mapping:
             raise ImportFailed(f"mapping: target {target!r} is named twice")
         mapping[target] = column
@@ -104,8 +120,9 @@ class Parsed:
     n_records: int
 
 
-def parse_rows(path: Path, name: str, fmt: str, kind: str, mapping: dict[str, str], *, skip_invalid: bool,
-               limit: int | None = None) -> Parsed:
+def parse_rows(
+    path: Path, name: str, fmt: str, kind: str, mapping: dict[str, str], *, skip_invalid: bool, limit: int | None = None
+) -> Parsed:
     """Every row of the file, validated. Raises ImportFailed at the first bad row unless `skip_invalid`."""
     reader = formats.get(fmt)
     formats.check_mapping(fmt, mapping)
@@ -141,8 +158,9 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def ensure_project(slug: str, *, kind: str | None = None, name: str | None = None,
-                   admin: AbstractBaseUser | None = None) -> Project:
+def ensure_project(
+    slug: str, *, kind: str | None = None, name: str | None = None, admin: AbstractBaseUser | None = None
+) -> Project:
     """The project `slug`; one that does not exist yet is created with `admin` as its first admin
     (it needs one: a project without members is one nobody can open). `admin` of an existing project
     becomes its admin when not a member yet."""
@@ -156,16 +174,25 @@ def ensure_project(slug: str, *, kind: str | None = None, name: str | None = Non
     return project
 
 
-def import_file(project: Project, path: Path | str, *, fmt: str, file_name: str | None = None,
-                mapping: dict[str, str] | None = None, skip_invalid: bool = False,
-                user: User | None = None) -> ImportResult:
+def import_file(
+    project: Project,
+    path: Path | str,
+    *,
+    fmt: str,
+    file_name: str | None = None,
+    mapping: dict[str, str] | None = None,
+    skip_invalid: bool = False,
+    user: User | None = None,
+) -> ImportResult:
     """Import one file into `project` in one transaction; see the module docstring."""
     path = Path(path)
     name = _file_name(path, file_name)
     mapping = mapping or {}
     needed = formats.kind_needed(fmt, mapping)
     if needed is not None and needed != project.kind:
-        raise ImportFailed(f"{name}: the {fmt} format makes {needed} items, but project '{project.slug}' is {project.kind}")
+        raise ImportFailed(
+            f"{name}: the {fmt} format makes {needed} items, but project '{project.slug}' is {project.kind}"
+        )
     sha = file_sha256(path)
     earlier = ImportBatch.objects.filter(project=project, sha256=sha).first()
     if earlier is not None:
@@ -175,8 +202,13 @@ def import_file(project: Project, path: Path | str, *, fmt: str, file_name: str 
     try:
         with transaction.atomic():
             batch = ImportBatch.objects.create(
-                project=project, file_name=name, sha256=sha, format=fmt, options=options,
-                skipped=parsed.skipped, created_by=user if user is not None and user.is_authenticated else None,
+                project=project,
+                file_name=name,
+                sha256=sha,
+                format=fmt,
+                options=options,
+                skipped=parsed.skipped,
+                created_by=user if user is not None and user.is_authenticated else None,
             )
             result = _write_rows(project, parsed.rows, name)
             result.skipped, result.n_skipped, result.batch = parsed.skipped, parsed.n_skipped, batch
@@ -200,8 +232,10 @@ def _write_rows(project: Project, rows: list[Row], name: str) -> ImportResult:
         if not row.responses:
             continue
         sources = row.sources or ("",) * len(row.responses)
-        responses = [writer.response(prompt, text, source=source or f"dataset:{name}")
-                     for text, source in zip(row.responses, sources, strict=True)]
+        responses = [
+            writer.response(prompt, text, source=source or f"dataset:{name}")
+            for text, source in zip(row.responses, sources, strict=True)
+        ]
         item = writer.item(prompt, responses[0], responses[1] if len(responses) > 1 else None)
         for column, choice in row.labels:
             writer.label(item, choice, source=f"{file_source}#{column}" if column else file_source)
@@ -225,8 +259,15 @@ class Preview:
     suggested_format: str | None = None  # what the columns look like, when not the chosen format
 
 
-def preview_file(path: Path | str, *, fmt: str, kind: str, file_name: str | None = None,
-                 mapping: dict[str, str] | None = None, limit: int = PREVIEW_ROWS) -> Preview:
+def preview_file(
+    path: Path | str,
+    *,
+    fmt: str,
+    kind: str,
+    file_name: str | None = None,
+    mapping: dict[str, str] | None = None,
+    limit: int = PREVIEW_ROWS,
+) -> Preview:
     """The first `limit` records of the file, the rows they would become, and the totals of the whole
     file (nothing is written)."""
     path = Path(path)
@@ -242,8 +283,9 @@ def preview_file(path: Path | str, *, fmt: str, kind: str, file_name: str | None
         return Preview(columns=_columns(records), records=records, rows=[], skipped=[], error=str(exc))
     columns = _columns(records)
     guess = formats.guess(columns)
-    preview = Preview(columns=columns, records=records, rows=[], skipped=[],
-                      suggested_format=guess if guess != fmt else None)
+    preview = Preview(
+        columns=columns, records=records, rows=[], skipped=[], suggested_format=guess if guess != fmt else None
+    )
     try:
         parsed = parse_rows(path, name, fmt, kind, mapping, skip_invalid=True)
     except ImportFailed as exc:
@@ -330,29 +372,38 @@ def discard(token: str) -> None:
         (folder / f"{token}.owner").unlink(missing_ok=True)
 
 
-def preview(project: Project, user: User, token: str, file_name: str, *, fmt: str,
-            mapping: dict[str, str]) -> Preview:
+def preview(project: Project, user: User, token: str, file_name: str, *, fmt: str, mapping: dict[str, str]) -> Preview:
     """The preview of a staged upload (UploadNotFound for another user's or project's token)."""
     path = staged_path(token, project=project, user=user)
     return preview_file(path, fmt=fmt, kind=project.kind, file_name=staged_name(token, file_name), mapping=mapping)
 
 
-def confirm(project: Project, user: User, token: str, file_name: str, *, fmt: str, mapping: dict[str, str],
-            skip_invalid: bool) -> ImportResult:
+def confirm(
+    project: Project, user: User, token: str, file_name: str, *, fmt: str, mapping: dict[str, str], skip_invalid: bool
+) -> ImportResult:
     """Import a staged upload; the staged file is dropped once imported (kept when refused, to retry)."""
     path = staged_path(token, project=project, user=user)
-    result = import_file(project, path, fmt=fmt, file_name=staged_name(token, file_name), mapping=mapping,
-                         skip_invalid=skip_invalid, user=user)
+    result = import_file(
+        project,
+        path,
+        fmt=fmt,
+        file_name=staged_name(token, file_name),
+        mapping=mapping,
+        skip_invalid=skip_invalid,
+        user=user,
+    )
     discard(token)
     return result
 
 
-def import_upload(project: Project, user: User, upload: Upload, *, fmt: str, mapping: dict[str, str],
-                  skip_invalid: bool) -> ImportResult:
+def import_upload(
+    project: Project, user: User, upload: Upload, *, fmt: str, mapping: dict[str, str], skip_invalid: bool
+) -> ImportResult:
     """Stage and confirm in one go (the API's upload); nothing stays staged either way."""
     staged = stage(upload, project=project, user=user)
     try:
-        return confirm(project, user, staged.token, staged.file_name, fmt=fmt, mapping=mapping,
-                       skip_invalid=skip_invalid)
+        return confirm(
+            project, user, staged.token, staged.file_name, fmt=fmt, mapping=mapping, skip_invalid=skip_invalid
+        )
     finally:
         discard(staged.token)

@@ -57,8 +57,15 @@ class Options:
 
 def kind_of(value: Any) -> str:
     """How a value is described in an error: "a number", "a list", ..."""
-    return {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "an object",
-            type(None): "null", bytes: "binary data"}.get(type(value), type(value).__name__)
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        list: "a list",
+        dict: "an object",
+        type(None): "null",
+        bytes: "binary data",
+    }.get(type(value), type(value).__name__)
 
 
 def check_record(record: dict) -> None:
@@ -89,8 +96,10 @@ def _check_string(value: Any, path: str) -> None:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise RowError(path, f"is not valid Unicode: a lone surrogate (\\u{ord(value[exc.start]):04x}) "
-                             f"at character {exc.start + 1}") from None
+        raise RowError(
+            path,
+            f"is not valid Unicode: a lone surrogate (\\u{ord(value[exc.start]):04x}) at character {exc.start + 1}",
+        ) from None
 
 
 def get(record: dict, name: str, column: str | None = None) -> Any:
@@ -142,7 +151,9 @@ def response(value: Any, name: str, *, conversational: bool, allow_empty: bool =
         raise RowError(name, f"expected a list with one assistant message like the prompt, got {kind_of(value)}")
     turns = messages(value, name)
     if len(turns) != 1 or turns[0]["role"] != "assistant":
-        raise RowError(name, f"expected one assistant message, got {len(turns)} message(s) starting with {turns[0]['role']}")
+        raise RowError(
+            name, f"expected one assistant message, got {len(turns)} message(s) starting with {turns[0]['role']}"
+        )
     return turns[0]["content"]
 
 

@@ -20,8 +20,9 @@ def snapshot_dir() -> Path:
     return folder
 
 
-def create_snapshot(project: Project, spec: exporters.ExportSpec, *,
-                    user: AbstractBaseUser | AnonymousUser | None = None) -> DatasetSnapshot:
+def create_snapshot(
+    project: Project, spec: exporters.ExportSpec, *, user: AbstractBaseUser | AnonymousUser | None = None
+) -> DatasetSnapshot:
     """Freeze an export of `project` as an immutable, content-addressed file plus its record.
 
     The file is stored once per content as MEDIA_ROOT/snapshots/<sha256>.<ext>, read-only; the

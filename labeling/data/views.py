@@ -30,7 +30,8 @@ class UploadForm(forms.Form):
     file = forms.FileField(help_text=FILE_HELP)
     format = forms.ChoiceField(choices=formats.choices)
     mapping = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
         help_text="mapped and prompts formats: one TARGET=COLUMN per line, e.g. prompt=question",
     )
     skip_invalid = forms.BooleanField(required=False, label="Skip invalid rows (and list them)")
@@ -58,8 +59,12 @@ class ExportForm(forms.Form):
     both_bad = forms.ChoiceField(choices=_choices(exporters.KEEP_OR_DROP), label="Both bad")
     form = forms.ChoiceField(choices=_choices(exporters.FORMS), label="Form")
     split = forms.ChoiceField(choices=_choices(exporters.SPLITS))
-    test_size = forms.FloatField(required=False, min_value=0.0, max_value=1.0,
-                                 help_text="split by a seeded hash of each prompt (blank: each prompt's stored split)")
+    test_size = forms.FloatField(
+        required=False,
+        min_value=0.0,
+        max_value=1.0,
+        help_text="split by a seeded hash of each prompt (blank: each prompt's stored split)",
+    )
     seed = forms.IntegerField(initial=0, required=False)
     from_pairs = forms.BooleanField(required=False, label="Unpaired: also rows from pairs")
     source = forms.ChoiceField(choices=_choices(exporters.SOURCES), label="Judgments")
@@ -114,8 +119,15 @@ def _preview_context(request: HttpRequest, project: Project, staged: StagedForm)
         mapping=mapping,
         columns=[_cell(c) for c in preview.columns],
         records=[(where, [_cell(record.get(c, "")) for c in preview.columns]) for where, record in preview.records],
-        rows=[{"where": row.where, "turns": _turns(row.prompt), "responses": [_cell(r) for r in row.responses],
-               "labels": ", ".join(choice for _, choice in row.labels)} for row in preview.rows[:10]],
+        rows=[
+            {
+                "where": row.where,
+                "turns": _turns(row.prompt),
+                "responses": [_cell(r) for r in row.responses],
+                "labels": ", ".join(choice for _, choice in row.labels),
+            }
+            for row in preview.rows[:10]
+        ],
         skipped=preview.skipped[:20],
         preview=preview,
         error=preview.error,
@@ -128,10 +140,15 @@ def _render_preview(request: HttpRequest, context: dict, status: int = 200) -> H
     return render(request, template, context, status=status)
 
 
-def _upload_page(request: HttpRequest, project: Project, upload: UploadForm, *, error: str = "",
-                 status: int = 200) -> HttpResponse:
-    return render(request, "labeling/data/import.html", {"project": project, "upload": upload, "error": error,
-                                                         "formats": formats.FORMATS.values()}, status=status)
+def _upload_page(
+    request: HttpRequest, project: Project, upload: UploadForm, *, error: str = "", status: int = 200
+) -> HttpResponse:
+    return render(
+        request,
+        "labeling/data/import.html",
+        {"project": project, "upload": upload, "error": error, "formats": formats.FORMATS.values()},
+        status=status,
+    )
 
 
 @login_required
@@ -150,8 +167,15 @@ def import_data(request: HttpRequest, slug: str) -> HttpResponse:
             stored = imports.stage(data["file"], project=project, user=request.user)
         except imports.ImportFailed as exc:
             return _upload_page(request, project, upload, error=str(exc), status=400)
-        staged = StagedForm({"token": stored.token, "file_name": stored.file_name, "format": data["format"],
-                             "mapping": data["mapping"], "skip_invalid": data["skip_invalid"]})
+        staged = StagedForm(
+            {
+                "token": stored.token,
+                "file_name": stored.file_name,
+                "format": data["format"],
+                "mapping": data["mapping"],
+                "skip_invalid": data["skip_invalid"],
+            }
+        )
         staged.is_valid()
         return _render_preview(request, _preview_context(request, project, staged))
     return _upload_page(request, project, upload, status=400 if request.method == "POST" else 200)
@@ -167,16 +191,24 @@ def import_confirm(request: HttpRequest, slug: str) -> HttpResponse:
     data = staged.cleaned_data
     file_name = imports.staged_name(data["token"], data["file_name"])
     try:
-        result = imports.confirm(project, request.user, data["token"], file_name, fmt=data["format"],
-                                 mapping=imports.parse_mapping(data["mapping"]), skip_invalid=data["skip_invalid"])
+        result = imports.confirm(
+            project,
+            request.user,
+            data["token"],
+            file_name,
+            fmt=data["format"],
+            mapping=imports.parse_mapping(data["mapping"]),
+            skip_invalid=data["skip_invalid"],
+        )
     except imports.UploadNotFound:
         raise Http404("No such upload") from None
     except imports.ImportFailed as exc:
         context = _preview_context(request, project, staged)
         context["error"] = str(exc)
         return render(request, "labeling/data/import.html", context, status=400)
-    return render(request, "labeling/data/import_done.html",
-                  {"project": project, "result": result, "file_name": file_name})
+    return render(
+        request, "labeling/data/import_done.html", {"project": project, "result": result, "file_name": file_name}
+    )
 
 
 @login_required
@@ -185,8 +217,12 @@ def export_data(request: HttpRequest, slug: str) -> HttpResponse:
     project = get_project_for_user(request.user, slug, research=True)
     form = ExportForm(request.POST or None, initial={"seed": 0})
     if request.method != "POST" or not form.is_valid():
-        return render(request, "labeling/data/export.html", {"project": project, "form": form},
-                      status=400 if request.method == "POST" else 200)
+        return render(
+            request,
+            "labeling/data/export.html",
+            {"project": project, "form": form},
+            status=400 if request.method == "POST" else 200,
+        )
     try:
         spec = form.spec()
         if form.cleaned_data["snapshot"]:
@@ -194,14 +230,19 @@ def export_data(request: HttpRequest, slug: str) -> HttpResponse:
             return redirect("labeling:snapshots", project.slug)
         return downloads.export_download(project, spec)
     except exporters.ExportError as exc:
-        return render(request, "labeling/data/export.html", {"project": project, "form": form, "error": str(exc)}, status=400)
+        return render(
+            request, "labeling/data/export.html", {"project": project, "form": form, "error": str(exc)}, status=400
+        )
 
 
 @login_required
 def snapshots(request: HttpRequest, slug: str) -> HttpResponse:
     project = get_project_for_user(request.user, slug, research=True)
-    return render(request, "labeling/data/snapshots.html",
-                  {"project": project, "snapshots": DatasetSnapshot.objects.filter(project=project)})
+    return render(
+        request,
+        "labeling/data/snapshots.html",
+        {"project": project, "snapshots": DatasetSnapshot.objects.filter(project=project)},
+    )
 
 
 @login_required

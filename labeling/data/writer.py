@@ -54,13 +54,19 @@ class Writer:
 
     def _lookup(self, hashes: list[str]) -> None:
         for start in range(0, len(hashes), BATCH):
-            chunk = hashes[start:start + BATCH]
+            chunk = hashes[start : start + BATCH]
             self._looked_up.update(chunk)
             for found in Prompt.objects.filter(project=self.project, content_hash__in=chunk).order_by("id"):
                 self._prompts.setdefault(found.content_hash, found)
 
-    def prompt(self, value: PromptValue, *, external_id: str = "", metadata: dict | None = None,
-               split: str = Prompt.Split.TRAIN) -> Prompt:
+    def prompt(
+        self,
+        value: PromptValue,
+        *,
+        external_id: str = "",
+        metadata: dict | None = None,
+        split: str = Prompt.Split.TRAIN,
+    ) -> Prompt:
         """The project's prompt with this content: the existing one, or a new one (written by `save`)."""
         h = prompt_hash(value)
         if h not in self._looked_up:
@@ -68,8 +74,13 @@ class Writer:
         if h not in self._prompts:
             is_text = isinstance(value, str)
             self._prompts[h] = Prompt(
-                project=self.project, text=value if is_text else "", conversation=None if is_text else value,
-                external_id=external_id[:200], metadata=metadata or {}, split=split, content_hash=h,
+                project=self.project,
+                text=value if is_text else "",
+                conversation=None if is_text else value,
+                external_id=external_id[:200],
+                metadata=metadata or {},
+                split=split,
+                content_hash=h,
             )
             self._new_prompts.append(self._prompts[h])
         return self._prompts[h]
@@ -82,8 +93,7 @@ class Writer:
             self._responses[key] = Response(prompt=prompt, text=text, source=source, sampling=sampling or {})
         return self._responses[key]
 
-    def item(self, prompt: Prompt, response_a: Response, response_b: Response | None = None, *,
-             gold: str = "") -> Item:
+    def item(self, prompt: Prompt, response_a: Response, response_b: Response | None = None, *, gold: str = "") -> Item:
         """A new item: two responses (pairwise) or one (binary)."""
         item = Item(project=self.project, prompt=prompt, response_a=response_a, response_b=response_b, gold=gold)
         self._items.append(item)
@@ -91,8 +101,9 @@ class Writer:
 
     def label(self, item: Item, choice: str, *, source: str) -> Judgment:
         """A label that came with the data (no annotator; it does not fill annotators' queues)."""
-        judgment = Judgment(item=item, annotator=None, choice=choice, client_token=f"import-{uuid.uuid4().hex}",
-                            source=source[:200])
+        judgment = Judgment(
+            item=item, annotator=None, choice=choice, client_token=f"import-{uuid.uuid4().hex}", source=source[:200]
+        )
         self._labels.append(judgment)
         return judgment
 
@@ -103,7 +114,8 @@ class Writer:
         Response.objects.bulk_create(responses, batch_size=BATCH)
         Item.objects.bulk_create(self._items, batch_size=BATCH)
         Judgment.objects.bulk_create(self._labels, batch_size=2 * BATCH)
-        counts = WriteCounts(prompts=len(self._new_prompts), responses=len(responses), items=len(self._items),
-                             labels=len(self._labels))
+        counts = WriteCounts(
+            prompts=len(self._new_prompts), responses=len(responses), items=len(self._items), labels=len(self._labels)
+        )
         self._new_prompts, self._responses, self._items, self._labels = [], {}, [], []
         return counts

@@ -19,9 +19,7 @@ def _log_in(page, live_server, username):
 def _press_and_wait_for_next(page, key):
     before = page.get_attribute("#workspace", "data-assignment")
     page.keyboard.press(key)
-    page.wait_for_function(
-        "before => document.querySelector('#workspace').dataset.assignment !== before", arg=before
-    )
+    page.wait_for_function("before => document.querySelector('#workspace').dataset.assignment !== before", arg=before)
 
 
 def test_an_annotator_judges_five_items_with_the_keyboard_across_a_reload(page, live_server, make_user, make_project):

@@ -13,14 +13,20 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SCREENSHOTS = os.environ.get("SCREENSHOT_DIR")
 
 
-def test_a_long_conversational_file_previews_with_totals_turns_and_confirm_in_view(page, live_server, make_user,
-                                                                                   make_project, tmp_path):
+def test_a_long_conversational_file_previews_with_totals_turns_and_confirm_in_view(
+    page, live_server, make_user, make_project, tmp_path
+):
     user = make_user(username="rita")
     project = make_project(n_items=0, members={user: "researcher"})
     long_answer = "A long answer. " * 80
-    rows = [{"prompt": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": f"Question {i}?"}],
-             "chosen": [{"role": "assistant", "content": f"Answer {i}. {long_answer}"}],
-             "rejected": [{"role": "assistant", "content": f"No idea {i}."}]} for i in range(300)]
+    rows = [
+        {
+            "prompt": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": f"Question {i}?"}],
+            "chosen": [{"role": "assistant", "content": f"Answer {i}. {long_answer}"}],
+            "rejected": [{"role": "assistant", "content": f"No idea {i}."}],
+        }
+        for i in range(300)
+    ]
     path = tmp_path / "conversations.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 

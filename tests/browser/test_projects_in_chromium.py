@@ -34,8 +34,9 @@ def test_a_researcher_creates_a_project_whose_slug_follows_the_name_then_adds_a_
     other = make_project(n_items=4, overlap=2, members={researcher: "admin"})
     for i, item in enumerate(other.items.all()):
         for j, choice in enumerate(["a", "b"]):
-            Judgment.objects.create(item=item, choice=choice if i else "both_bad", client_token=f"t{i}{j}",
-                                    source="import:pandalm.json")
+            Judgment.objects.create(
+                item=item, choice=choice if i else "both_bad", client_token=f"t{i}{j}", source="import:pandalm.json"
+            )
     _log_in(page, live_server, "rita")
     page.goto(f"{live_server.url}/dashboard/")
     _shot(page, "dashboard")
@@ -61,7 +62,9 @@ def test_a_researcher_creates_a_project_whose_slug_follows_the_name_then_adds_a_
     _shot(page, "project-researcher")
 
 
-def test_an_annotator_sees_only_their_queue_and_a_reason_where_they_may_not_go(page, live_server, make_user, make_project):
+def test_an_annotator_sees_only_their_queue_and_a_reason_where_they_may_not_go(
+    page, live_server, make_user, make_project
+):
     annotator = make_user(username="ann")
     project = make_project(members={annotator: "annotator"})
     _log_in(page, live_server, "ann")

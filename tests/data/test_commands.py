@@ -22,8 +22,10 @@ def run(*args) -> tuple[list[str], dict]:
 
 
 def test_import_data_creates_the_project_and_prints_the_counts_as_its_last_line(write, researcher):
-    path = write("prefs.jsonl", [{"prompt": "2 + 2 =", "chosen": "4", "rejected": "5"},
-                                 {"prompt": "3 + 3 =", "chosen": "6", "rejected": "7"}])
+    path = write(
+        "prefs.jsonl",
+        [{"prompt": "2 + 2 =", "chosen": "4", "rejected": "5"}, {"prompt": "3 + 3 =", "chosen": "6", "rejected": "7"}],
+    )
 
     _, counts = run("import_data", str(path), "--project", "maths", "--format", "trl", "--user", "rita")
 
@@ -37,17 +39,35 @@ def test_import_data_creates_the_project_and_prints_the_counts_as_its_last_line(
 def test_import_data_takes_a_column_mapping_and_makes_a_binary_project_for_completions(write, researcher):
     path = write("feedback.csv", "question,answer,thumbs_up\nhi,hello,true\nhi,go away,false\n")
 
-    _, counts = run("import_data", str(path), "--project", "feedback", "--format", "mapped",
-                    "--map", "prompt=question", "completion=answer", "--map", "label=thumbs_up", "--user", "rita")
+    _, counts = run(
+        "import_data",
+        str(path),
+        "--project",
+        "feedback",
+        "--format",
+        "mapped",
+        "--map",
+        "prompt=question",
+        "completion=answer",
+        "--map",
+        "label=thumbs_up",
+        "--user",
+        "rita",
+    )
 
     assert counts == {"prompts": 1, "items": 2, "judgments": 2, "skipped": 0}
     assert Project.objects.get(slug="feedback").kind == "binary"
 
 
 def test_import_data_reports_each_skipped_line_with_skip_invalid(write, researcher):
-    path = write("mixed.jsonl", [{"prompt": "a", "chosen": "x", "rejected": "y"}, {"prompt": "b", "chosen": "x", "rejected": "x"}])
+    path = write(
+        "mixed.jsonl",
+        [{"prompt": "a", "chosen": "x", "rejected": "y"}, {"prompt": "b", "chosen": "x", "rejected": "x"}],
+    )
 
-    lines, counts = run("import_data", str(path), "--project", "p", "--format", "trl", "--skip-invalid", "--user", "rita")
+    lines, counts = run(
+        "import_data", str(path), "--project", "p", "--format", "trl", "--skip-invalid", "--user", "rita"
+    )
 
     assert counts == {"prompts": 1, "items": 1, "judgments": 1, "skipped": 1}
     assert lines[:-1] == ["skipped line 2: field 'rejected': chosen and rejected are identical"]
@@ -62,8 +82,18 @@ def test_import_data_fails_with_the_message_and_writes_nothing(write, researcher
 
 
 def test_import_data_puts_oasst_votes_into_a_binary_project(researcher):
-    _, counts = run("import_data", str(data_file("oasst_en_100_tree.jsonl")), "--project", "votes",
-                    "--format", "oasst", "--kind", "binary", "--user", "rita")
+    _, counts = run(
+        "import_data",
+        str(data_file("oasst_en_100_tree.jsonl")),
+        "--project",
+        "votes",
+        "--format",
+        "oasst",
+        "--kind",
+        "binary",
+        "--user",
+        "rita",
+    )
     assert counts["items"] > 0 and counts["judgments"] >= counts["items"]
     assert Project.objects.get(slug="votes").kind == "binary"
 
@@ -85,8 +115,20 @@ def test_export_data_with_snapshot_freezes_the_export_and_prints_its_id(write, t
     run("import_data", str(path), "--project", "maths", "--format", "trl", "--user", "rita")
     out = tmp_path / "maths.parquet"
 
-    _, summary = run("export_data", "--project", "maths", "--format", "preference", "--out", str(out),
-                     "--policy", "unanimous", "--ties", "keep", "--snapshot")
+    _, summary = run(
+        "export_data",
+        "--project",
+        "maths",
+        "--format",
+        "preference",
+        "--out",
+        str(out),
+        "--policy",
+        "unanimous",
+        "--ties",
+        "keep",
+        "--snapshot",
+    )
 
     snapshot = DatasetSnapshot.objects.get(pk=summary["snapshot"])
     assert (snapshot.rows, snapshot.sha256, snapshot.file_type) == (summary["rows"], summary["sha256"], "parquet")
@@ -106,7 +148,9 @@ def test_import_data_into_a_new_project_asks_for_its_first_admin_and_writes_noth
     path = write("prefs.jsonl", [{"prompt": "2 + 2 =", "chosen": "4", "rejected": "5"}])
     before = db_counts()
 
-    with pytest.raises(CommandError, match=r"project 'maths' does not exist yet: give --user USERNAME, who becomes its admin"):
+    with pytest.raises(
+        CommandError, match=r"project 'maths' does not exist yet: give --user USERNAME, who becomes its admin"
+    ):
         run("import_data", str(path), "--project", "maths", "--format", "trl")
 
     assert db_counts() == before

@@ -15,7 +15,10 @@ from tests.data.conftest import db_counts
 
 pytestmark = pytest.mark.django_db
 
-ROWS = [{"prompt": "2 + 2 =", "chosen": "4", "rejected": "5"}, {"prompt": "<script>alert(1)</script>", "chosen": "ok", "rejected": "no"}]
+ROWS = [
+    {"prompt": "2 + 2 =", "chosen": "4", "rejected": "5"},
+    {"prompt": "<script>alert(1)</script>", "chosen": "ok", "rejected": "no"},
+]
 
 
 def upload(name: str, rows_or_text) -> SimpleUploadedFile:
@@ -25,7 +28,7 @@ def upload(name: str, rows_or_text) -> SimpleUploadedFile:
 
 def confirm_fields(page: str) -> dict:
     """The hidden and visible fields of the preview's confirm form, as the browser would send them."""
-    form = page[page.index('action="/projects/'):]
+    form = page[page.index('action="/projects/') :]
     fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form))
     fields["format"] = re.search(r'<option value="([\w-]+)" selected>', form).group(1)
     fields["mapping"] = re.search(r"<textarea[^>]*>(.*?)</textarea>", form, re.S).group(1).strip()
@@ -56,8 +59,11 @@ def test_a_researcher_uploads_previews_then_confirms_an_import(client, project, 
 
 def test_an_htmx_upload_gets_the_preview_partial(client, project, researcher):
     client.force_login(researcher)
-    response = client.post(reverse("labeling:import", args=[project.slug]),
-                           {"file": upload("prefs.jsonl", ROWS), "format": "trl"}, HTTP_HX_REQUEST="true")
+    response = client.post(
+        reverse("labeling:import", args=[project.slug]),
+        {"file": upload("prefs.jsonl", ROWS), "format": "trl"},
+        HTTP_HX_REQUEST="true",
+    )
     page = response.content.decode()
     assert page.startswith('<section id="preview"') and "<html" not in page
 
@@ -66,8 +72,14 @@ def test_the_preview_shows_the_mapping_and_can_be_redone_with_another(client, pr
     client.force_login(researcher)
     url = reverse("labeling:import", args=[project.slug])
     text = "question,good,bad\nWhy?,Because.,No.\n"
-    first = client.post(url, {"file": upload("pairs.csv", text), "format": "mapped",
-                              "mapping": "prompt=question\nchosen=good\nrejected=worse"}).content.decode()
+    first = client.post(
+        url,
+        {
+            "file": upload("pairs.csv", text),
+            "format": "mapped",
+            "mapping": "prompt=question\nchosen=good\nrejected=worse",
+        },
+    ).content.decode()
     assert "field &#x27;worse&#x27; (mapped to rejected) is not a column" in first
 
     fields = confirm_fields(first) | {"mapping": "prompt=question\nchosen=good\nrejected=bad"}
@@ -77,23 +89,31 @@ def test_the_preview_shows_the_mapping_and_can_be_redone_with_another(client, pr
 
 def test_a_bad_file_is_refused_at_confirm_with_its_message_and_nothing_written(client, project, researcher):
     client.force_login(researcher)
-    page = client.post(reverse("labeling:import", args=[project.slug]),
-                       {"file": upload("bad.jsonl", ROWS + [{"prompt": "x", "chosen": "same", "rejected": "same"}]),
-                        "format": "trl"}).content.decode()
+    page = client.post(
+        reverse("labeling:import", args=[project.slug]),
+        {"file": upload("bad.jsonl", ROWS + [{"prompt": "x", "chosen": "same", "rejected": "same"}]), "format": "trl"},
+    ).content.decode()
     before = db_counts()
 
     response = client.post(reverse("labeling:import_confirm", args=[project.slug]), confirm_fields(page))
 
     assert response.status_code == 400
-    assert "bad.jsonl: line 3: field &#x27;rejected&#x27;: chosen and rejected are identical" in response.content.decode()
+    assert (
+        "bad.jsonl: line 3: field &#x27;rejected&#x27;: chosen and rejected are identical" in response.content.decode()
+    )
     assert db_counts() == before
 
 
 def test_skip_invalid_on_the_form_imports_the_rest_and_lists_the_skipped_rows(client, project, researcher):
     client.force_login(researcher)
-    page = client.post(reverse("labeling:import", args=[project.slug]),
-                       {"file": upload("bad.jsonl", ROWS + [{"prompt": "x", "chosen": "same", "rejected": "same"}]),
-                        "format": "trl", "skip_invalid": "on"}).content.decode()
+    page = client.post(
+        reverse("labeling:import", args=[project.slug]),
+        {
+            "file": upload("bad.jsonl", ROWS + [{"prompt": "x", "chosen": "same", "rejected": "same"}]),
+            "format": "trl",
+            "skip_invalid": "on",
+        },
+    ).content.decode()
     fields = confirm_fields(page) | {"skip_invalid": "on"}
 
     done = client.post(reverse("labeling:import_confirm", args=[project.slug]), fields).content.decode()
@@ -105,7 +125,9 @@ def test_skip_invalid_on_the_form_imports_the_rest_and_lists_the_skipped_rows(cl
 def test_an_upload_over_the_limit_is_refused_before_it_is_stored(client, project, researcher, settings, media_root):
     settings.IMPORT_MAX_FILE_BYTES = 10
     client.force_login(researcher)
-    response = client.post(reverse("labeling:import", args=[project.slug]), {"file": upload("prefs.jsonl", ROWS), "format": "trl"})
+    response = client.post(
+        reverse("labeling:import", args=[project.slug]), {"file": upload("prefs.jsonl", ROWS), "format": "trl"}
+    )
     assert response.status_code == 400
     assert "prefs.jsonl: the file is 128 bytes, over the upload limit of 10 bytes" in response.content.decode()
     assert not (media_root / "imports").exists() or not any((media_root / "imports").iterdir())
@@ -118,8 +140,17 @@ def test_the_export_form_downloads_the_file_and_can_freeze_a_snapshot(client, pr
     client.force_login(researcher)
     url = reverse("labeling:export", args=[project.slug])
     assert client.get(url).status_code == 200
-    fields = {"format": "preference", "file_type": "jsonl", "policy": "majority", "ties": "drop", "both_bad": "drop",
-              "form": "auto", "split": "all", "seed": "0", "source": "all"}
+    fields = {
+        "format": "preference",
+        "file_type": "jsonl",
+        "policy": "majority",
+        "ties": "drop",
+        "both_bad": "drop",
+        "form": "auto",
+        "split": "all",
+        "seed": "0",
+        "source": "all",
+    }
 
     download = client.post(url, fields)
 
@@ -139,20 +170,38 @@ def test_the_export_form_downloads_the_file_and_can_freeze_a_snapshot(client, pr
 
 def test_the_export_form_explains_an_impossible_spec(client, project, researcher):
     client.force_login(researcher)
-    response = client.post(reverse("labeling:export", args=[project.slug]), {
-        "format": "preference", "file_type": "jsonl", "policy": "majority", "ties": "drop", "both_bad": "drop",
-        "form": "auto", "split": "all", "test_size": "0.2", "seed": "0", "source": "all"})
+    response = client.post(
+        reverse("labeling:export", args=[project.slug]),
+        {
+            "format": "preference",
+            "file_type": "jsonl",
+            "policy": "majority",
+            "ties": "drop",
+            "both_bad": "drop",
+            "form": "auto",
+            "split": "all",
+            "test_size": "0.2",
+            "seed": "0",
+            "source": "all",
+        },
+    )
     assert response.status_code == 400 and "test_size needs split train or test" in response.content.decode()
 
 
 def test_data_pages_are_for_the_projects_researchers_only(client, project, annotator, researcher):
     snapshot = create_snapshot(project, ExportSpec())
     outsider = get_user_model().objects.create_user(username="olga")
-    get_urls = [reverse("labeling:import", args=[project.slug]), reverse("labeling:export", args=[project.slug]),
-                reverse("labeling:snapshots", args=[project.slug]),
-                reverse("labeling:snapshot_download", args=[project.slug, snapshot.pk])]
-    post_urls = [reverse("labeling:import", args=[project.slug]), reverse("labeling:import_confirm", args=[project.slug]),
-                 reverse("labeling:export", args=[project.slug])]
+    get_urls = [
+        reverse("labeling:import", args=[project.slug]),
+        reverse("labeling:export", args=[project.slug]),
+        reverse("labeling:snapshots", args=[project.slug]),
+        reverse("labeling:snapshot_download", args=[project.slug, snapshot.pk]),
+    ]
+    post_urls = [
+        reverse("labeling:import", args=[project.slug]),
+        reverse("labeling:import_confirm", args=[project.slug]),
+        reverse("labeling:export", args=[project.slug]),
+    ]
 
     for url in get_urls:
         assert client.get(url).url.startswith(reverse("login")), url
@@ -161,7 +210,10 @@ def test_data_pages_are_for_the_projects_researchers_only(client, project, annot
         for url in get_urls:
             assert client.get(url).status_code == status, (user, url)
         for url in post_urls:
-            assert client.post(url, {"format": "trl", "file": upload("x.jsonl", ROWS)}).status_code == status, (user, url)
+            assert client.post(url, {"format": "trl", "file": upload("x.jsonl", ROWS)}).status_code == status, (
+                user,
+                url,
+            )
     assert Item.objects.count() == 0
 
 

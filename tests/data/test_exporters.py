@@ -23,9 +23,13 @@ def raters(db):
 def make_item(project, prompt, a="A", b="B"):
     if not isinstance(prompt, Prompt):
         is_text = isinstance(prompt, str)
-        prompt = Prompt.objects.create(project=project, text=prompt if is_text else "", conversation=None if is_text else prompt)
+        prompt = Prompt.objects.create(
+            project=project, text=prompt if is_text else "", conversation=None if is_text else prompt
+        )
     return Item.objects.create(
-        project=project, prompt=prompt, response_a=Response.objects.create(prompt=prompt, text=a),
+        project=project,
+        prompt=prompt,
+        response_a=Response.objects.create(prompt=prompt, text=a),
         response_b=Response.objects.create(prompt=prompt, text=b) if b is not None else None,
     )
 
@@ -74,15 +78,25 @@ def test_unanimous_keeps_only_items_all_raters_agree_on(project, votes, tmp_path
 def test_every_judgment_can_be_its_own_row(project, votes, tmp_path):
     rows = rows_of(project, tmp_path, policy="every")
     assert [(r["prompt"], r["chosen"]) for r in rows] == [
-        ("p0", "A0"), ("p0", "A0"), ("p0", "A0"), ("p1", "B1"), ("p1", "B1"), ("p1", "A1"), ("p2", "A2")]
+        ("p0", "A0"),
+        ("p0", "A0"),
+        ("p0", "A0"),
+        ("p1", "B1"),
+        ("p1", "B1"),
+        ("p1", "A1"),
+        ("p2", "A2"),
+    ]
 
 
 def test_kept_ties_count_as_votes_and_a_tie_outcome_gives_the_pair_both_ways_round(project, votes, tmp_path):
     rows = rows_of(project, tmp_path, policy="majority", ties="keep", both_bad="keep")
     assert [(r["prompt"], r["chosen"], r["rejected"]) for r in rows] == [
-        ("p0", "A0", "B0"), ("p1", "B1", "A1"),
-        ("p2", "A2", "B2"), ("p2", "B2", "A2"),  # 2 of 3 said tie
-        ("p3", "A3", "B3"), ("p3", "B3", "A3"),  # all said both bad
+        ("p0", "A0", "B0"),
+        ("p1", "B1", "A1"),
+        ("p2", "A2", "B2"),
+        ("p2", "B2", "A2"),  # 2 of 3 said tie
+        ("p3", "A3", "B3"),
+        ("p3", "B3", "A3"),  # all said both bad
     ]
 
 
@@ -109,17 +123,26 @@ def test_unpaired_rows_come_from_binary_judgments_and_optionally_from_pairs(proj
 
 
 def test_the_conversational_form_gives_message_lists_and_auto_picks_it_for_conversations(project, raters, tmp_path):
-    conversation = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},
-                    {"role": "user", "content": "Name a prime"}]
+    conversation = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello"},
+        {"role": "user", "content": "Name a prime"},
+    ]
     judge(make_item(project, conversation, "7", "8"), raters[0], "b")
     judge(make_item(project, "2 + 2 =", "4", "5"), raters[0], "a")
 
     rows = rows_of(project, tmp_path)  # form=auto
     assert rows == [
-        {"prompt": conversation, "chosen": [{"role": "assistant", "content": "8"}],
-         "rejected": [{"role": "assistant", "content": "7"}]},
-        {"prompt": [{"role": "user", "content": "2 + 2 ="}], "chosen": [{"role": "assistant", "content": "4"}],
-         "rejected": [{"role": "assistant", "content": "5"}]},
+        {
+            "prompt": conversation,
+            "chosen": [{"role": "assistant", "content": "8"}],
+            "rejected": [{"role": "assistant", "content": "7"}],
+        },
+        {
+            "prompt": [{"role": "user", "content": "2 + 2 ="}],
+            "chosen": [{"role": "assistant", "content": "4"}],
+            "rejected": [{"role": "assistant", "content": "5"}],
+        },
     ]
     with pytest.raises(exporters.ExportError, match="is a conversation of 3 turns: export it in conversational form"):
         rows_of(project, tmp_path, form="standard")
@@ -180,21 +203,42 @@ def test_the_prompts_format_lists_every_prompt_once(project, raters, tmp_path):
     make_item(project, "judged"), make_item(project, "not judged yet")
     Prompt.objects.create(project=project, text="no responses yet")
     assert rows_of(project, tmp_path, format="prompts") == [
-        {"prompt": "judged"}, {"prompt": "not judged yet"}, {"prompt": "no responses yet"}]
+        {"prompt": "judged"},
+        {"prompt": "not judged yet"},
+        {"prompt": "no responses yet"},
+    ]
 
 
 def test_raw_judgments_carry_a_pseudonymous_annotator_and_every_field(project, votes, raters, tmp_path):
-    Judgment.objects.filter(annotator=raters[0], item=votes[0]).update(strength=3, rationale="clearly", ms_taken=1200, left="b")
+    Judgment.objects.filter(annotator=raters[0], item=votes[0]).update(
+        strength=3, rationale="clearly", ms_taken=1200, left="b"
+    )
     Judgment.objects.create(item=votes[0], choice="a", source="import:old.jsonl", client_token="imported-1")
 
     rows = rows_of(project, tmp_path, format="raw")
 
     assert len(rows) == Judgment.objects.count() == 13
     first = rows[0]
-    assert list(first) == ["item_id", "prompt_id", "annotator", "choice", "strength", "rationale", "left", "ms_taken",
-                           "source", "created_at"]
-    assert (first["choice"], first["strength"], first["rationale"], first["left"], first["ms_taken"], first["source"]) == (
-        "a", 3, "clearly", "b", 1200, "human")
+    assert list(first) == [
+        "item_id",
+        "prompt_id",
+        "annotator",
+        "choice",
+        "strength",
+        "rationale",
+        "left",
+        "ms_taken",
+        "source",
+        "created_at",
+    ]
+    assert (
+        first["choice"],
+        first["strength"],
+        first["rationale"],
+        first["left"],
+        first["ms_taken"],
+        first["source"],
+    ) == ("a", 3, "clearly", "b", 1200, "human")
     names = {r["annotator"] for r in rows}
     assert len(names) == 4  # three raters and the imported file
     assert all(len(n) == 16 for n in names)
@@ -214,12 +258,15 @@ def test_only_human_or_only_imported_judgments_can_be_exported(project, raters, 
     assert rows_of(project, tmp_path, source="all", policy="majority") == []  # 1 against 1: no majority
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"policy": "mean"}, "policy must be one of majority, unanimous, every; got 'mean'"),
-    ({"test_size": 1.5, "split": "test"}, "test_size must be a fraction between 0 and 1"),
-    ({"test_size": 0.2}, "test_size needs split train or test"),
-    ({"file_type": "csv"}, "file_type must be one of jsonl, parquet"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"policy": "mean"}, "policy must be one of majority, unanimous, every; got 'mean'"),
+        ({"test_size": 1.5, "split": "test"}, "test_size must be a fraction between 0 and 1"),
+        ({"test_size": 0.2}, "test_size needs split train or test"),
+        ({"file_type": "csv"}, "file_type must be one of jsonl, parquet"),
+    ],
+)
 def test_it_rejects_an_impossible_spec(options, message):
     with pytest.raises(exporters.ExportError, match=message):
         ExportSpec(**options)

@@ -89,7 +89,10 @@ def test_pandalm_gives_999_items_with_three_judgments_each_ties_kept(project):
     row = rows[0]
     item = Item.objects.filter(project=project).order_by("id").first()
     assert (item.prompt.text, item.response_a.text, item.response_b.text) == (
-        f"{row['instruction']}\n\n{row['input']}", row["response1"], row["response2"])
+        f"{row['instruction']}\n\n{row['input']}",
+        row["response1"],
+        row["response2"],
+    )
     labels = dict(item.judgments.values_list("source", "choice"))
     assert [labels[f"import:pandalm_testset_v1.json#annotator{k}"] for k in (1, 2, 3)] == [
         {0: "tie", 1: "a", 2: "b"}[row[f"annotator{k}"]] for k in (1, 2, 3)
@@ -129,8 +132,11 @@ def test_oasst_ranked_siblings_become_pairs_with_the_better_one_chosen(project):
     # the first tree: three replies ranked 0, 1, 2 -> three pairs, the better-ranked reply as A
     replies = sorted(trees[0]["prompt"]["replies"], key=lambda r: r["rank"])
     texts = [r["text"] for r in replies]
-    found = set(Item.objects.filter(prompt__conversation=[{"role": "user", "content": trees[0]["prompt"]["text"]}])
-                .values_list("response_a__text", "response_b__text"))
+    found = set(
+        Item.objects.filter(prompt__conversation=[{"role": "user", "content": trees[0]["prompt"]["text"]}]).values_list(
+            "response_a__text", "response_b__text"
+        )
+    )
     assert found == {(texts[0], texts[1]), (texts[0], texts[2]), (texts[1], texts[2])}
     assert all(p.conversation[-1]["role"] == "user" for p in Prompt.objects.filter(project=project))
 
@@ -147,11 +153,14 @@ def test_oasst_emoji_votes_become_binary_judgments(binary_project):
     assert choices == Counter({"up": up, "down": down})
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("self_instruct_user_oriented.jsonl", lambda r: f"{r['instruction']}\n\n{r['instances'][0]['input']}".strip()),
-    ("mt_bench_questions.jsonl", lambda r: r["turns"][0]),
-    ("arena_hard_v0.1_questions.jsonl", lambda r: r["prompt"]),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("self_instruct_user_oriented.jsonl", lambda r: f"{r['instruction']}\n\n{r['instances'][0]['input']}".strip()),
+        ("mt_bench_questions.jsonl", lambda r: r["turns"][0]),
+        ("arena_hard_v0.1_questions.jsonl", lambda r: r["prompt"]),
+    ],
+)
 def test_prompt_sets_import_one_prompt_per_row(project, name, expected):
     rows = read_jsonl(name)
 
@@ -167,7 +176,9 @@ def test_prompt_sets_import_one_prompt_per_row(project, name, expected):
 
 def test_the_binary_project_kind_is_checked_before_anything_is_read(binary_project):
     before = db_counts()
-    with pytest.raises(imports.ImportFailed, match="the hh format makes pairwise items, but project 'thumbs' is binary"):
+    with pytest.raises(
+        imports.ImportFailed, match="the hh format makes pairwise items, but project 'thumbs' is binary"
+    ):
         imports.import_file(binary_project, data_file(HH), fmt="hh")
     assert db_counts() == before
     assert Project.objects.get(slug="thumbs").kind == "binary"

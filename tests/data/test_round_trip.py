@@ -24,17 +24,25 @@ def tiny_tokenizer():
     tokenizer = Tokenizer(models.WordLevel(unk_token="<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     specials = ["<unk>", "<pad>", "<|end|>", "<|user|>", "<|assistant|>", "<|system|>"]
-    tokenizer.train_from_iterator(["how can I help you today", "the sky is blue"],
-                                  trainers.WordLevelTrainer(special_tokens=specials))
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="<unk>", pad_token="<pad>",
-                                   eos_token="<|end|>", chat_template=CHAT_TEMPLATE)
+    tokenizer.train_from_iterator(
+        ["how can I help you today", "the sky is blue"], trainers.WordLevelTrainer(special_tokens=specials)
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        unk_token="<unk>",
+        pad_token="<pad>",
+        eos_token="<|end|>",
+        chat_template=CHAT_TEMPLATE,
+    )
 
 
 def test_an_hh_import_round_trips_through_datasets_and_a_chat_template(project, tmp_path):
     from datasets import load_dataset
     from trl.data_utils import apply_chat_template, is_conversational
 
-    imported = imports.import_file(project, data_file("hh_rlhf_helpful_base_test.jsonl.gz"), fmt="hh", skip_invalid=True)
+    imported = imports.import_file(
+        project, data_file("hh_rlhf_helpful_base_test.jsonl.gz"), fmt="hh", skip_invalid=True
+    )
     out = tmp_path / "hh.jsonl"
     exported = exporters.export(project, ExportSpec(format="preference"), out)
 
@@ -57,7 +65,9 @@ def test_an_hh_import_round_trips_through_datasets_and_a_chat_template(project, 
 def test_a_standard_export_loads_with_its_trl_columns_from_jsonl_and_parquet(project, tmp_path, write):
     from datasets import load_dataset
 
-    rows = [{"prompt": f"Question {i}?", "chosen": f"Good answer {i}", "rejected": f"Bad answer {i}"} for i in range(30)]
+    rows = [
+        {"prompt": f"Question {i}?", "chosen": f"Good answer {i}", "rejected": f"Bad answer {i}"} for i in range(30)
+    ]
     imports.import_file(project, write("pairs.jsonl", rows), fmt="trl")
     for file_type in ("jsonl", "parquet"):
         out = tmp_path / f"pairs.{file_type}"
@@ -70,8 +80,14 @@ def test_a_standard_export_loads_with_its_trl_columns_from_jsonl_and_parquet(pro
 def test_an_export_imports_back_into_a_new_project_unchanged(project, researcher, tmp_path, write):
     from labeling.models import Project
 
-    rows = [{"prompt": [{"role": "user", "content": f"Q{i}"}], "chosen": [{"role": "assistant", "content": f"good {i}"}],
-             "rejected": [{"role": "assistant", "content": f"bad {i}"}]} for i in range(5)]
+    rows = [
+        {
+            "prompt": [{"role": "user", "content": f"Q{i}"}],
+            "chosen": [{"role": "assistant", "content": f"good {i}"}],
+            "rejected": [{"role": "assistant", "content": f"bad {i}"}],
+        }
+        for i in range(5)
+    ]
     imports.import_file(project, write("conv.jsonl", rows), fmt="trl")
     out = tmp_path / "again.jsonl"
     exporters.export(project, ExportSpec(), out)

@@ -15,8 +15,12 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def judged(project, annotator):
     prompt = Prompt.objects.create(project=project, text="2 + 2 =")
-    item = Item.objects.create(project=project, prompt=prompt, response_a=Response.objects.create(prompt=prompt, text="4"),
-                               response_b=Response.objects.create(prompt=prompt, text="5"))
+    item = Item.objects.create(
+        project=project,
+        prompt=prompt,
+        response_a=Response.objects.create(prompt=prompt, text="4"),
+        response_b=Response.objects.create(prompt=prompt, text="5"),
+    )
     Judgment.objects.create(item=item, annotator=annotator, choice="a", client_token=uuid.uuid4().hex)
     return project
 
@@ -36,8 +40,12 @@ def test_the_same_spec_over_the_same_judgments_gives_the_same_file(judged, annot
     second = create_snapshot(judged, ExportSpec(file_type="parquet"))
     assert first.pk != second.pk and first.sha256 == second.sha256 and first.path == second.path
 
-    other = Item.objects.create(project=judged, prompt=Prompt.objects.get(), response_a=Response.objects.get(text="5"),
-                                response_b=Response.objects.get(text="4"))
+    other = Item.objects.create(
+        project=judged,
+        prompt=Prompt.objects.get(),
+        response_a=Response.objects.get(text="5"),
+        response_b=Response.objects.get(text="4"),
+    )
     Judgment.objects.create(item=other, annotator=annotator, choice="a", client_token=uuid.uuid4().hex)
     third = create_snapshot(judged, ExportSpec(file_type="parquet"))
     assert third.sha256 != first.sha256 and third.rows == 2

@@ -18,10 +18,16 @@ ROWS = [{"prompt": "2 + 2 =", "chosen": "4", "rejected": "5"}]
 
 def _stage(client, project) -> dict:
     content = "".join(json.dumps(r) + "\n" for r in ROWS).encode()
-    page = client.post(reverse("labeling:import", args=[project.slug]),
-                       {"file": SimpleUploadedFile("prefs.jsonl", content), "format": "trl"}).content.decode()
-    return {"token": re.search(r'name="token" value="([^"]+)"', page).group(1), "file_name": "prefs.jsonl",
-            "format": "trl", "mapping": ""}
+    page = client.post(
+        reverse("labeling:import", args=[project.slug]),
+        {"file": SimpleUploadedFile("prefs.jsonl", content), "format": "trl"},
+    ).content.decode()
+    return {
+        "token": re.search(r'name="token" value="([^"]+)"', page).group(1),
+        "file_name": "prefs.jsonl",
+        "format": "trl",
+        "mapping": "",
+    }
 
 
 def test_the_same_file_uploaded_twice_gets_two_different_random_tokens(client, project, researcher):
@@ -31,8 +37,9 @@ def test_the_same_file_uploaded_twice_gets_two_different_random_tokens(client, p
     assert re.fullmatch(r"[0-9a-f]{64}\.jsonl", first)
 
 
-def test_another_researcher_confirming_or_previewing_my_upload_gets_404_and_nothing_is_written(client, project,
-                                                                                              researcher):
+def test_another_researcher_confirming_or_previewing_my_upload_gets_404_and_nothing_is_written(
+    client, project, researcher
+):
     client.force_login(researcher)
     fields = _stage(client, project)
     colleague = get_user_model().objects.create_user(username="carl")

@@ -39,12 +39,15 @@ def test_an_admin_adds_changes_and_removes_a_member(team):
     assert "nico" not in roles(project)
 
 
-@pytest.mark.parametrize(("username", "role", "field", "message"), [
-    ("nobody", "annotator", "username", "there is no user 'nobody'"),
-    ("ann", "annotator", "username", "'ann' is already a member"),
-    ("nico", "owner", "role", "role must be one of annotator, researcher, admin"),
-    ("  ", "annotator", "username", "username is required"),
-])
+@pytest.mark.parametrize(
+    ("username", "role", "field", "message"),
+    [
+        ("nobody", "annotator", "username", "there is no user 'nobody'"),
+        ("ann", "annotator", "username", "'ann' is already a member"),
+        ("nico", "owner", "role", "role must be one of annotator, researcher, admin"),
+        ("  ", "annotator", "username", "username is required"),
+    ],
+)
 def test_a_bad_addition_names_the_field_and_changes_nothing(team, username, role, field, message):
     project, admin, *_ = team
     before = roles(project)
@@ -92,7 +95,9 @@ def test_an_annotator_manages_nobody(team):
 def test_a_researcher_adds_a_member_on_the_project_page_and_sees_them_listed(client, team):
     project, _, researcher, *_ = team
     client.force_login(researcher)
-    response = client.post(reverse("labeling:member_add", args=[project.slug]), {"username": "nico", "role": "annotator"})
+    response = client.post(
+        reverse("labeling:member_add", args=[project.slug]), {"username": "nico", "role": "annotator"}
+    )
     assert response.status_code == 302
     page = client.get(response.url).content.decode()
     assert "Added nico as annotator." in page
@@ -103,7 +108,9 @@ def test_a_researcher_adds_a_member_on_the_project_page_and_sees_them_listed(cli
 def test_adding_an_unknown_user_on_the_page_says_so_next_to_the_form(client, team):
     project, admin, *_ = team
     client.force_login(admin)
-    response = client.post(reverse("labeling:member_add", args=[project.slug]), {"username": "ghost", "role": "annotator"})
+    response = client.post(
+        reverse("labeling:member_add", args=[project.slug]), {"username": "ghost", "role": "annotator"}
+    )
     assert response.status_code == 400
     assert "there is no user &#x27;ghost&#x27;" in response.content.decode()
     assert "ghost" not in roles(project)
@@ -158,7 +165,11 @@ def run_add_member(*args) -> dict:
 def test_add_member_adds_a_user_and_prints_json_last(team):
     project, *_ = team
     assert run_add_member(project.slug, "nico", "--role", "researcher") == {
-        "project": project.slug, "username": "nico", "role": "researcher", "created": True}
+        "project": project.slug,
+        "username": "nico",
+        "role": "researcher",
+        "created": True,
+    }
     assert roles(project)["nico"] == "researcher"
 
 
@@ -173,12 +184,15 @@ def test_add_member_defaults_to_annotator(team):
     assert run_add_member(project.slug, "nico")["role"] == "annotator"
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["no-such-project", "nico"], "SLUG: there is no project 'no-such-project'"),
-    (["{slug}", "ghost"], "USERNAME: there is no user 'ghost'"),
-    (["{slug}", "ada", "--role", "annotator"], "ROLE: ada is the project's only admin"),
-    (["{slug}", "nico", "--role", "owner"], "invalid choice: 'owner'"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["no-such-project", "nico"], "SLUG: there is no project 'no-such-project'"),
+        (["{slug}", "ghost"], "USERNAME: there is no user 'ghost'"),
+        (["{slug}", "ada", "--role", "annotator"], "ROLE: ada is the project's only admin"),
+        (["{slug}", "nico", "--role", "owner"], "invalid choice: 'owner'"),
+    ],
+)
 def test_add_member_fails_with_a_message_naming_the_argument(team, args, message):
     project, *_ = team
     before = roles(project)
@@ -203,8 +217,11 @@ def test_the_api_lists_adds_changes_and_removes_members(client, team):
     url = f"/api/projects/{project.slug}/members"
     listed = client.get(url, **auth)
     assert listed.status_code == 200
-    assert listed.json() == [{"username": "ada", "role": "admin"}, {"username": "ann", "role": "annotator"},
-                             {"username": "rita", "role": "researcher"}]
+    assert listed.json() == [
+        {"username": "ada", "role": "admin"},
+        {"username": "ann", "role": "annotator"},
+        {"username": "rita", "role": "researcher"},
+    ]
     added = client.post(url, {"username": "nico", "role": "researcher"}, content_type="application/json", **auth)
     assert added.status_code == 201 and added.json() == {"username": "nico", "role": "researcher"}
     changed = client.put(f"{url}/nico", {"role": "annotator"}, content_type="application/json", **auth)
@@ -214,13 +231,16 @@ def test_the_api_lists_adds_changes_and_removes_members(client, team):
     assert "nico" not in roles(project)
 
 
-@pytest.mark.parametrize(("method", "path", "body", "status", "detail"), [
-    ("post", "", {"username": "ghost"}, 400, "there is no user 'ghost'"),
-    ("post", "", {"username": "ann"}, 400, "'ann' is already a member"),
-    ("delete", "/ada", None, 400, "only admin"),
-    ("put", "/ada", {"role": "annotator"}, 400, "only admin"),
-    ("delete", "/ghost", None, 400, "'ghost' is not a member"),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "detail"),
+    [
+        ("post", "", {"username": "ghost"}, 400, "there is no user 'ghost'"),
+        ("post", "", {"username": "ann"}, 400, "'ann' is already a member"),
+        ("delete", "/ada", None, 400, "only admin"),
+        ("put", "/ada", {"role": "annotator"}, 400, "only admin"),
+        ("delete", "/ghost", None, 400, "'ghost' is not a member"),
+    ],
+)
 def test_the_api_answers_400_with_the_reason_for_a_refused_change(client, team, method, path, body, status, detail):
     project, admin, *_ = team
     before = roles(project)
@@ -232,8 +252,12 @@ def test_the_api_answers_400_with_the_reason_for_a_refused_change(client, team, 
 
 def test_the_api_answers_422_for_an_unknown_role(client, team):
     project, admin, *_ = team
-    response = client.post(f"/api/projects/{project.slug}/members", {"username": "nico", "role": "owner"},
-                           content_type="application/json", **bearer(admin))
+    response = client.post(
+        f"/api/projects/{project.slug}/members",
+        {"username": "nico", "role": "owner"},
+        content_type="application/json",
+        **bearer(admin),
+    )
     assert response.status_code == 422
     assert "nico" not in roles(project)
 
@@ -244,7 +268,9 @@ def test_the_api_refuses_members_to_annotators_and_hides_them_from_outsiders(cli
     assert client.get(url, **bearer(annotator)).status_code == 403
     assert client.get(url, **bearer(newcomer)).status_code == 404
     assert client.get("/api/projects/no-such-project/members", **bearer(newcomer)).status_code == 404
-    refused = client.post(url, {"username": "nico", "role": "admin"}, content_type="application/json", **bearer(researcher))
+    refused = client.post(
+        url, {"username": "nico", "role": "admin"}, content_type="application/json", **bearer(researcher)
+    )
     assert refused.status_code == 403 and "Only a project admin" in refused.json()["detail"]
     assert "nico" not in roles(project)
 

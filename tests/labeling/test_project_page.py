@@ -16,8 +16,13 @@ _tokens = itertools.count()
 
 
 def judge(item, choice, annotator=None, source="import:pandalm.json"):
-    Judgment.objects.create(item=item, annotator=annotator, choice=choice, client_token=f"tok-{next(_tokens)}",
-                            source=source if annotator is None else "human")
+    Judgment.objects.create(
+        item=item,
+        annotator=annotator,
+        choice=choice,
+        client_token=f"tok-{next(_tokens)}",
+        source=source if annotator is None else "human",
+    )
     if annotator is not None:  # as submit_judgment keeps it
         Item.objects.filter(pk=item.pk).update(judgment_count=item.judgment_count + 1)
 
@@ -86,18 +91,34 @@ def test_the_project_page_counts_skips_by_reason(researcher_client, make_project
     project = make_project(n_items=3, members={researcher_client.user: "researcher", annotator: "annotator"})
     now = timezone.now()
     for item, reason in zip(project.items.all(), ["Unsure", "Unsure"]):
-        Assignment.objects.create(item=item, annotator=annotator, project=project, state="skipped",
-                                  skip_reason=reason, leased_at=now, expires_at=now)
+        Assignment.objects.create(
+            item=item,
+            annotator=annotator,
+            project=project,
+            state="skipped",
+            skip_reason=reason,
+            leased_at=now,
+            expires_at=now,
+        )
     page = text(researcher_client.get(reverse("labeling:project", args=[project.slug])))
     assert "2 skips" in page and "Unsure: 2" in page
-    assert re.search(r"<td>2</td>\s*<td><progress", researcher_client.get(reverse("labeling:dashboard")).content.decode())
+    assert re.search(
+        r"<td>2</td>\s*<td><progress", researcher_client.get(reverse("labeling:dashboard")).content.decode()
+    )
 
 
 def test_a_researcher_edits_settings_and_guidelines(researcher_client, make_project):
     project = make_project(members={researcher_client.user: "researcher"}, guidelines="Old rules")
-    response = researcher_client.post(reverse("labeling:project_settings", args=[project.slug]), {
-        "name": "Renamed", "guidelines": "Prefer **honest** answers", "overlap": 3, "allow_tie": "on",
-    }, follow=True)
+    response = researcher_client.post(
+        reverse("labeling:project_settings", args=[project.slug]),
+        {
+            "name": "Renamed",
+            "guidelines": "Prefer **honest** answers",
+            "overlap": 3,
+            "allow_tie": "on",
+        },
+        follow=True,
+    )
     page = response.content.decode()
     assert "Settings and guidelines saved." in page and "<strong>honest</strong>" in page
     project.refresh_from_db()
@@ -107,13 +128,18 @@ def test_a_researcher_edits_settings_and_guidelines(researcher_client, make_proj
 
 def test_invalid_settings_are_refused_with_the_field_named_and_nothing_saved(researcher_client, make_project):
     project = make_project(members={researcher_client.user: "researcher"}, guidelines="Old rules")
-    response = researcher_client.post(reverse("labeling:project_settings", args=[project.slug]), {
-        "name": "", "guidelines": "New", "overlap": 0,
-    })
+    response = researcher_client.post(
+        reverse("labeling:project_settings", args=[project.slug]),
+        {
+            "name": "",
+            "guidelines": "New",
+            "overlap": 0,
+        },
+    )
     assert response.status_code == 400
     page = response.content.decode()
     assert "Ensure this value is greater than or equal to 1." in page and "This field is required." in page
-    assert "<details class=\"settings\" open>" in page
+    assert '<details class="settings" open>' in page
     project.refresh_from_db()
     assert project.guidelines == "Old rules" and project.name.startswith("Project ")
 
@@ -139,12 +165,16 @@ def test_the_dashboard_explains_its_columns(researcher_client, make_project):
 
 def test_the_slug_is_made_from_the_name_when_left_empty(researcher_client, make_project):
     make_project(members={researcher_client.user: "researcher"})
-    response = researcher_client.post(reverse("labeling:project_create"), {
-        "name": "Helpful & Harmless: Round 2", "slug": "", "kind": "pairwise", "overlap": 1})
+    response = researcher_client.post(
+        reverse("labeling:project_create"),
+        {"name": "Helpful & Harmless: Round 2", "slug": "", "kind": "pairwise", "overlap": 1},
+    )
     assert response.status_code == 302
     assert Project.objects.filter(slug="helpful-harmless-round-2", name="Helpful & Harmless: Round 2").exists()
-    again = researcher_client.post(reverse("labeling:project_create"), {
-        "name": "Helpful & Harmless: round 2", "slug": "", "kind": "pairwise", "overlap": 1})
+    again = researcher_client.post(
+        reverse("labeling:project_create"),
+        {"name": "Helpful & Harmless: round 2", "slug": "", "kind": "pairwise", "overlap": 1},
+    )
     assert again.status_code == 200 and "exists already" in again.content.decode()
 
 
@@ -192,13 +222,16 @@ def test_a_researcher_sees_the_dashboard_training_and_models_in_the_navigation(r
         assert f'href="{reverse(name)}"' in menu, name
 
 
-@pytest.mark.parametrize(("url", "reason"), [
-    (lambda p: reverse("labeling:dashboard"), "The dashboard is for researchers"),
-    (lambda p: reverse("labeling:project_create"), "Only researchers may create projects"),
-    (lambda p: reverse("labeling:project", args=[p.slug]), "you are one of its annotators"),
-    (lambda p: reverse("labeling:export", args=[p.slug]), "you are one of its annotators"),
-    (lambda p: reverse("training:jobs"), "researchers"),
-])
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        (lambda p: reverse("labeling:dashboard"), "The dashboard is for researchers"),
+        (lambda p: reverse("labeling:project_create"), "Only researchers may create projects"),
+        (lambda p: reverse("labeling:project", args=[p.slug]), "you are one of its annotators"),
+        (lambda p: reverse("labeling:export", args=[p.slug]), "you are one of its annotators"),
+        (lambda p: reverse("training:jobs"), "researchers"),
+    ],
+)
 def test_a_page_an_annotator_may_not_open_explains_why(client, make_user, make_project, url, reason):
     annotator = make_user()
     project = make_project(members={annotator: "annotator"})

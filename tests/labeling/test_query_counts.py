@@ -58,7 +58,9 @@ def test_submitting_a_judgment_takes_a_fixed_number_of_queries(annotator_client,
     assert user.assignments.filter(state="open").exclude(pk=lease.pk).count() == 1  # the next item is leased
 
 
-def test_the_project_count_behind_left_is_cached_on_large_projects(annotator_client, django_assert_max_num_queries, monkeypatch):
+def test_the_project_count_behind_left_is_cached_on_large_projects(
+    annotator_client, django_assert_max_num_queries, monkeypatch
+):
     client, user, project = annotator_client
     monkeypatch.setattr(selectors, "OPEN_ITEMS_EXACT_BELOW", 1)  # "large" from 1 item up
     _next(client, project)  # counts, and caches the count
@@ -71,9 +73,14 @@ def test_left_counts_down_as_the_annotator_answers(annotator_client):
     assert b'data-testid="left">5<' in _next(client, project).content
     for expected_left in (4, 3):
         lease = user.assignments.get(state="open")
-        response = client.post(reverse("labeling:judge", args=[project.slug, lease.pk]),
-                               {"choice": "b", "client_token": f"t{lease.pk}"}, HTTP_HX_REQUEST="true")
+        response = client.post(
+            reverse("labeling:judge", args=[project.slug, lease.pk]),
+            {"choice": "b", "client_token": f"t{lease.pk}"},
+            HTTP_HX_REQUEST="true",
+        )
         assert f'data-testid="left">{expected_left}<'.encode() in response.content
     lease = user.assignments.get(state="open")
-    response = client.post(reverse("labeling:skip", args=[project.slug, lease.pk]), {"reason": "Unsure"}, HTTP_HX_REQUEST="true")
+    response = client.post(
+        reverse("labeling:skip", args=[project.slug, lease.pk]), {"reason": "Unsure"}, HTTP_HX_REQUEST="true"
+    )
     assert b'data-testid="left">2<' in response.content

@@ -13,8 +13,13 @@ def _login(client, user):
 
 def test_anonymous_users_are_sent_to_login(client, make_project):
     project = make_project()
-    for url in [reverse("home"), reverse("labeling:queue"), reverse("labeling:dashboard"),
-                reverse("labeling:annotate", args=[project.slug]), reverse("labeling:project", args=[project.slug])]:
+    for url in [
+        reverse("home"),
+        reverse("labeling:queue"),
+        reverse("labeling:dashboard"),
+        reverse("labeling:annotate", args=[project.slug]),
+        reverse("labeling:project", args=[project.slug]),
+    ]:
         response = client.get(url)
         assert response.status_code == 302 and response.url.startswith(reverse("login")), url
     response = client.get("/admin/")
@@ -73,15 +78,24 @@ def test_a_researcher_creates_a_project_and_becomes_its_admin(client, make_user)
     researcher = make_user()
     researcher.user_permissions.add(Permission.objects.get(codename="add_project"))
     _login(client, researcher)
-    response = client.post(reverse("labeling:project_create"), {
-        "name": "Helpfulness", "slug": "helpfulness", "kind": "pairwise", "guidelines": "Be *kind*",
-        "overlap": 3, "allow_tie": "on",
-    })
+    response = client.post(
+        reverse("labeling:project_create"),
+        {
+            "name": "Helpfulness",
+            "slug": "helpfulness",
+            "kind": "pairwise",
+            "guidelines": "Be *kind*",
+            "overlap": 3,
+            "allow_tie": "on",
+        },
+    )
     assert response.status_code == 302
     project = Project.objects.get(slug="helpfulness")
     assert project.overlap == 3 and project.allow_tie and not project.allow_both_bad
     assert project.memberships.get().role == "admin"
-    bad = client.post(reverse("labeling:project_create"), {"name": "x", "slug": "bad slug!", "kind": "nope", "overlap": 0})
+    bad = client.post(
+        reverse("labeling:project_create"), {"name": "x", "slug": "bad slug!", "kind": "nope", "overlap": 0}
+    )
     assert bad.status_code == 200 and Project.objects.count() == 1
 
 
@@ -94,7 +108,9 @@ def test_posts_need_a_csrf_token(make_user, make_project):
     client.force_login(user)
     client.get(reverse("labeling:annotate", args=[project.slug]))
     lease = user.assignments.get()
-    response = client.post(reverse("labeling:judge", args=[project.slug, lease.pk]), {"choice": "a", "client_token": "t"})
+    response = client.post(
+        reverse("labeling:judge", args=[project.slug, lease.pk]), {"choice": "a", "client_token": "t"}
+    )
     assert response.status_code == 403
     assert Judgment.objects.count() == 0
 
@@ -126,15 +142,20 @@ def test_judging_swaps_in_the_next_item_and_counts_progress(client, make_user, m
     _login(client, user)
     client.get(reverse("labeling:annotate", args=[project.slug]))
     first = user.assignments.get()
-    response = client.post(reverse("labeling:judge", args=[project.slug, first.pk]),
-                           {"choice": "b", "client_token": "t1", "strength": "2"}, HTTP_HX_REQUEST="true")
+    response = client.post(
+        reverse("labeling:judge", args=[project.slug, first.pk]),
+        {"choice": "b", "client_token": "t1", "strength": "2"},
+        HTTP_HX_REQUEST="true",
+    )
     body = response.content.decode()
     assert response.status_code == 200 and body.lstrip().startswith('<div id="workspace"')
     assert "<html" not in body  # a partial, not a page
     assert 'data-testid="judged-today">1<' in body
     second = user.assignments.exclude(pk=first.pk).get()
     assert f"/{second.pk}/judge/" in body
-    skip = client.post(reverse("labeling:skip", args=[project.slug, second.pk]), {"reason": "Unsure"}, HTTP_HX_REQUEST="true")
+    skip = client.post(
+        reverse("labeling:skip", args=[project.slug, second.pk]), {"reason": "Unsure"}, HTTP_HX_REQUEST="true"
+    )
     assert 'data-testid="done"' in skip.content.decode()
     second.refresh_from_db()
     assert second.state == "skipped" and second.skip_reason == "Unsure"
@@ -160,6 +181,8 @@ def test_a_submit_without_htmx_redirects_back_to_the_queue_page(client, make_use
     _login(client, user)
     client.get(reverse("labeling:annotate", args=[project.slug]))
     lease = user.assignments.get()
-    response = client.post(reverse("labeling:judge", args=[project.slug, lease.pk]), {"choice": "tie", "client_token": "t"})
+    response = client.post(
+        reverse("labeling:judge", args=[project.slug, lease.pk]), {"choice": "tie", "client_token": "t"}
+    )
     assert response.status_code == 302 and response.url == reverse("labeling:annotate", args=[project.slug])
     assert Judgment.objects.get().choice == "tie"

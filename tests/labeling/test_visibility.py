@@ -91,9 +91,12 @@ def test_every_api_endpoint_that_takes_a_project_answers_an_outsider_404(outside
     routes = _api_routes(client)
     assert ("get", "/api/projects/{slug}/members") in routes
     for method, path in routes:
-        existing = getattr(client, method)(_fill(path.removeprefix("/"), hidden.slug), content_type="application/json", **auth)
-        missing = getattr(client, method)(_fill(path.removeprefix("/"), "no-such-project-anywhere"),
-                                          content_type="application/json", **auth)
+        existing = getattr(client, method)(
+            _fill(path.removeprefix("/"), hidden.slug), content_type="application/json", **auth
+        )
+        missing = getattr(client, method)(
+            _fill(path.removeprefix("/"), "no-such-project-anywhere"), content_type="application/json", **auth
+        )
         assert existing.status_code == missing.status_code, (method, path)
         if existing.status_code != 422:  # a body the schema refuses is refused before any project is looked up
             assert existing.status_code == 404, (method, path, existing.status_code)

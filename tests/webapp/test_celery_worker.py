@@ -20,9 +20,30 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_a_real_worker_answers_through_the_configured_broker():
     queue = f"test-{uuid.uuid4().hex[:8]}"  # our own queue: other runs on this machine can't take it
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", queue, "--pool", "solo",
-         "--concurrency", "1", "--loglevel", "warning", "--without-heartbeat", "--without-gossip", "--without-mingle"],
-        cwd=ROOT, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "webapp",
+            "worker",
+            "-Q",
+            queue,
+            "--pool",
+            "solo",
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "warning",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         token = uuid.uuid4().hex

@@ -15,7 +15,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _run(code_or_args: list[str], tmp_path, **env) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, *code_or_args], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        [sys.executable, *code_or_args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={"DJANGO_SETTINGS_MODULE": "webapp.settings", "VAR_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", **env},
     )
 
@@ -25,7 +29,13 @@ def _random_key() -> str:
 
 
 def test_check_deploy_prints_no_warnings_with_https_on(tmp_path):
-    out = _run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], tmp_path, DEBUG="false", HTTPS="true", SECRET_KEY=_random_key())
+    out = _run(
+        ["manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        tmp_path,
+        DEBUG="false",
+        HTTPS="true",
+        SECRET_KEY=_random_key(),
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "WARNINGS" not in out.stdout + out.stderr and "no issues (0 silenced)" in out.stdout
 
@@ -38,7 +48,9 @@ def test_check_deploy_warns_without_https_so_the_check_above_can_fail(tmp_path):
 def test_https_settings_trust_the_proxy_header_only_when_asked(tmp_path):
     code = "from django.conf import settings as s; print(s.SECURE_PROXY_SSL_HEADER, s.SECURE_SSL_REDIRECT, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_HSTS_SECONDS)"
     on = _run(["-c", code], tmp_path, HTTPS="true")
-    assert on.stdout.split() == ["('HTTP_X_FORWARDED_PROTO',", "'https')", "True", "True", "True", "31536000"], on.stderr
+    assert on.stdout.split() == ["('HTTP_X_FORWARDED_PROTO',", "'https')", "True", "True", "True", "31536000"], (
+        on.stderr
+    )
     off = _run(["-c", code], tmp_path)
     assert off.stdout.split() == ["None", "False", "False", "False", "0"], off.stderr
 
@@ -110,7 +122,10 @@ def test_a_server_error_logs_its_traceback_to_stderr_with_debug_off(tmp_path):
     out = _run(["-c", BOOM], tmp_path, DEBUG="false")
     assert out.stdout.strip() == "500", out.stderr
     assert "ERROR django.request" in out.stderr and "Internal Server Error: /boom" in out.stderr
-    assert "Traceback (most recent call last)" in out.stderr and "ZeroDivisionError: the traceback must reach stderr" in out.stderr
+    assert (
+        "Traceback (most recent call last)" in out.stderr
+        and "ZeroDivisionError: the traceback must reach stderr" in out.stderr
+    )
 
 
 def test_docker_compose_demands_a_secret_key_and_a_flower_password():

@@ -32,7 +32,11 @@ def test_env_helpers_fail_loudly_on_bad_values(monkeypatch):
 def _settings_in_fresh_process(tmp_path, **env):
     code = "from django.conf import settings; print(settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL, len(settings.SECRET_KEY))"
     return subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={"DJANGO_SETTINGS_MODULE": "webapp.settings", "VAR_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", **env},
     )
 
@@ -48,7 +52,9 @@ def test_embedded_defaults_are_sqlite_and_the_filesystem_broker_under_var(tmp_pa
 
 
 def test_the_real_stack_comes_from_the_environment(tmp_path):
-    out = _settings_in_fresh_process(tmp_path, DATABASE_URL="postgres://u@db.example:5432/x", REDIS_URL="redis://r.example:6379/0")
+    out = _settings_in_fresh_process(
+        tmp_path, DATABASE_URL="postgres://u@db.example:5432/x", REDIS_URL="redis://r.example:6379/0"
+    )
     assert out.returncode == 0, out.stderr
     engine, broker, _ = out.stdout.split()
     assert engine.endswith("postgresql") and broker == "redis://r.example:6379/0"

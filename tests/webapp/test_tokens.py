@@ -32,7 +32,9 @@ def test_a_user_creates_a_token_on_the_page_and_sees_its_secret_only_once(client
     secret = response.context["secret"]
     assert secret in response.content.decode()
     token = ApiToken.objects.get(user=researcher)
-    assert token.name == "laptop" and token.key_hash == hash_token(secret) and secret not in (token.key_hash, token.prefix)
+    assert (
+        token.name == "laptop" and token.key_hash == hash_token(secret) and secret not in (token.key_hash, token.prefix)
+    )
     assert timedelta(days=29, hours=23) < token.expires_at - timezone.now() <= timedelta(days=30)
     assert api_status(client, secret) == 200
 

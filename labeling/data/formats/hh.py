@@ -18,8 +18,10 @@ def _turns(transcript: str, name: str) -> list[dict]:
     parts = _TURN.split(transcript)
     if parts[0].strip() or len(parts) < 3:
         raise RowError(name, "expected a transcript of '\\n\\nHuman: ...' and '\\n\\nAssistant: ...' turns")
-    turns = [{"role": "user" if role == "Human" else "assistant", "content": text.strip()}
-             for role, text in zip(parts[1::2], parts[2::2], strict=False)]
+    turns = [
+        {"role": "user" if role == "Human" else "assistant", "content": text.strip()}
+        for role, text in zip(parts[1::2], parts[2::2], strict=False)
+    ]
     if turns[-1]["role"] != "assistant":
         raise RowError(name, "the transcript must end with an Assistant turn")
     return turns
@@ -40,10 +42,12 @@ def read(record: dict, opts: Options) -> list[Row]:
     return [Row(c[:-1], (a, b), labels=(("", "a"),))]
 
 
-FORMAT = register(Format(
-    name="hh",
-    help="Anthropic HH transcripts (chosen, rejected)",
-    read=read,
-    kind=lambda mapping: Project.Kind.PAIRWISE,
-    sniff=lambda columns: columns == {"chosen", "rejected"},
-))
+FORMAT = register(
+    Format(
+        name="hh",
+        help="Anthropic HH transcripts (chosen, rejected)",
+        read=read,
+        kind=lambda mapping: Project.Kind.PAIRWISE,
+        sniff=lambda columns: columns == {"chosen", "rejected"},
+    )
+)

@@ -18,10 +18,16 @@ SHAPES = (  # the target sets a mapping may name (plus an optional `id`)
     {"prompt"},
 )
 WINNERS = {
-    "1": "a", "a": "a", "model_a": "a",
-    "2": "b", "b": "b", "model_b": "b",
-    "0": "tie", "tie": "tie",
-    "both_bad": "both_bad", "tie (bothbad)": "both_bad",
+    "1": "a",
+    "a": "a",
+    "model_a": "a",
+    "2": "b",
+    "b": "b",
+    "model_b": "b",
+    "0": "tie",
+    "tie": "tie",
+    "both_bad": "both_bad",
+    "tie (bothbad)": "both_bad",
 }
 
 
@@ -70,11 +76,13 @@ def check_mapping(mapping: dict[str, str]) -> None:
         raise ImportFailed(f"mapping names {', '.join(sorted(targets)) or 'nothing'}: map exactly one of {shapes}")
 
 
-FORMAT = register(Format(
-    name="mapped",
-    help="any columns, named with a mapping such as prompt=question, chosen=good, rejected=bad",
-    read=read,
-    kind=kind,
-    map_targets=TARGETS,
-    check_mapping=check_mapping,
-))
+FORMAT = register(
+    Format(
+        name="mapped",
+        help="any columns, named with a mapping such as prompt=question, chosen=good, rejected=bad",
+        read=read,
+        kind=kind,
+        map_targets=TARGETS,
+        check_mapping=check_mapping,
+    )
+)

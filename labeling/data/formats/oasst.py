@@ -65,8 +65,11 @@ def read(record: dict, opts: Options) -> list[Row]:
                 if x[0] != y[0]:
                     better, worse = (x, y) if x[0] < y[0] else (y, x)
                     if better[1] != worse[1]:
-                        rows.append(Row(list(history), (better[1], worse[1]), labels=(("", "a"),),
-                                        sources=(better[2], worse[2])))
+                        rows.append(
+                            Row(
+                                list(history), (better[1], worse[1]), labels=(("", "a"),), sources=(better[2], worse[2])
+                            )
+                        )
         if opts.kind == Project.Kind.BINARY and history[-1]["role"] == "assistant" and len(history) > 1:
             emojis = message.get("emojis") or {}
             votes = []
@@ -79,14 +82,20 @@ def read(record: dict, opts: Options) -> list[Row]:
                     raise RowError(f"{path}.emojis", f"more than {MAX_VOTES:,} votes in one tree")
                 votes += [("", choice)] * n
             if votes:
-                rows.append(Row(history[:-1], (history[-1]["content"],), labels=tuple(votes), sources=(_source(message),)))
-        stack.extend((reply, child_path, history + [reply_turn]) for reply, child_path, reply_turn in reversed(children))
+                rows.append(
+                    Row(history[:-1], (history[-1]["content"],), labels=tuple(votes), sources=(_source(message),))
+                )
+        stack.extend(
+            (reply, child_path, history + [reply_turn]) for reply, child_path, reply_turn in reversed(children)
+        )
     return rows
 
 
-FORMAT = register(Format(
-    name="oasst",
-    help="OpenAssistant message trees: ranked pairs into a pairwise project, emoji votes into a binary one",
-    read=read,
-    sniff=lambda columns: "prompt" in columns and ("message_tree_id" in columns or "tree_state" in columns),
-))
+FORMAT = register(
+    Format(
+        name="oasst",
+        help="OpenAssistant message trees: ranked pairs into a pairwise project, emoji votes into a binary one",
+        read=read,
+        sniff=lambda columns: "prompt" in columns and ("message_tree_id" in columns or "tree_state" in columns),
+    )
+)

@@ -43,10 +43,12 @@ def read(record: dict, opts: Options) -> list[Row]:
     return [Row(prompt, (a, b), labels=tuple(labels), sources=sources, metadata=metadata)]
 
 
-FORMAT = register(Format(
-    name="pandalm",
-    help="instruction, input, response1, response2, annotator1..N (0 tie, 1, 2)",
-    read=read,
-    kind=lambda mapping: Project.Kind.PAIRWISE,
-    sniff=lambda columns: {"response1", "response2"} <= columns and any(_ANNOTATOR.fullmatch(c) for c in columns),
-))
+FORMAT = register(
+    Format(
+        name="pandalm",
+        help="instruction, input, response1, response2, annotator1..N (0 tie, 1, 2)",
+        read=read,
+        kind=lambda mapping: Project.Kind.PAIRWISE,
+        sniff=lambda columns: {"response1", "response2"} <= columns and any(_ANNOTATOR.fullmatch(c) for c in columns),
+    )
+)

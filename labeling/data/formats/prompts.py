@@ -29,17 +29,25 @@ def read(record: dict, opts: Options) -> list[Row]:
             extra = instances[0].get("input")
         prompt = v.instruction_prompt(v.text(record["instruction"], "instruction", allow_empty=True), extra)
     else:
-        raise RowError("prompt", "missing: expected a 'prompt', 'instruction' or 'turns' field (or --map prompt=COLUMN)")
+        raise RowError(
+            "prompt", "missing: expected a 'prompt', 'instruction' or 'turns' field (or --map prompt=COLUMN)"
+        )
     id_column = opts.mapping.get("id") or next((k for k in _IDS if k in record), None)
     external_id = str(v.get(record, "id", id_column)) if id_column else ""
     return [Row(prompt, external_id=external_id[:200], metadata=metadata)]
 
 
-FORMAT = register(Format(
-    name="prompts",
-    help="one prompt per row (prompt, instruction [+ input] or MT-Bench turns); --map prompt=, id=",
-    read=read,
-    sniff=lambda columns: bool(columns & {"prompt", "instruction", "turns"}) and not any(
-        "response" in c or c in ("chosen", "rejected", "completion", "output", "label") for c in columns),
-    map_targets=("prompt", "id"),
-))
+FORMAT = register(
+    Format(
+        name="prompts",
+        help="one prompt per row (prompt, instruction [+ input] or MT-Bench turns); --map prompt=, id=",
+        read=read,
+        sniff=lambda columns: (
+            bool(columns & {"prompt", "instruction", "turns"})
+            and not any(
+                "response" in c or c in ("chosen", "rejected", "completion", "output", "label") for c in columns
+            )
+        ),
+        map_targets=("prompt", "id"),
+    )
+)

@@ -36,7 +36,10 @@ def _implicit_prompt(chosen: Any, rejected: Any) -> Row:
         b = v.response(rejected[n:], "rejected", conversational=True)
     elif isinstance(chosen, str) and isinstance(rejected, str):
         v.distinct(chosen, rejected)
-        n = next((i for i, (x, y) in enumerate(zip(chosen, rejected, strict=False)) if x != y), min(len(chosen), len(rejected)))
+        n = next(
+            (i for i, (x, y) in enumerate(zip(chosen, rejected, strict=False)) if x != y),
+            min(len(chosen), len(rejected)),
+        )
         if n and chosen[n - 1] == " ":  # as TRL does: the space before the answer belongs to the answer
             n -= 1
         prompt = v.text(chosen[:n], "chosen", what="prompt (the shared start of chosen and rejected)")
@@ -48,10 +51,12 @@ def _implicit_prompt(chosen: Any, rejected: Any) -> Row:
     return Row(prompt, (a, b), labels=(("", "a"),))
 
 
-FORMAT = register(Format(
-    name="trl",
-    help="prompt, chosen, rejected (text or conversational; the prompt may be implicit)",
-    read=read,
-    kind=lambda mapping: Project.Kind.PAIRWISE,
-    sniff=lambda columns: {"prompt", "chosen", "rejected"} <= columns,
-))
+FORMAT = register(
+    Format(
+        name="trl",
+        help="prompt, chosen, rejected (text or conversational; the prompt may be implicit)",
+        read=read,
+        kind=lambda mapping: Project.Kind.PAIRWISE,
+        sniff=lambda columns: {"prompt", "chosen", "rejected"} <= columns,
+    )
+)

@@ -16,10 +16,12 @@ def read(record: dict, opts: Options) -> list[Row]:
     return [Row(prompt, (completion,), labels=(("", "up" if label else "down"),))]
 
 
-FORMAT = register(Format(
-    name="trl-unpaired",
-    help="prompt, completion, label (true/false): binary items",
-    read=read,
-    kind=lambda mapping: Project.Kind.BINARY,
-    sniff=lambda columns: {"prompt", "completion", "label"} <= columns,
-))
+FORMAT = register(
+    Format(
+        name="trl-unpaired",
+        help="prompt, completion, label (true/false): binary items",
+        read=read,
+        kind=lambda mapping: Project.Kind.BINARY,
+        sniff=lambda columns: {"prompt", "completion", "label"} <= columns,
+    )
+)

@@ -17,10 +17,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("slug", metavar="SLUG", help="the project's slug")
-        parser.add_argument("username", metavar="USERNAME", help="an existing user (create one with createsuperuser or the admin)")
-        parser.add_argument("--role", choices=Membership.Role.values, default=Membership.Role.ANNOTATOR,
-                            help="annotator (default): judges items; researcher: also imports, exports, trains; "
-                                 "admin: also manages admins")
+        parser.add_argument(
+            "username", metavar="USERNAME", help="an existing user (create one with createsuperuser or the admin)"
+        )
+        parser.add_argument(
+            "--role",
+            choices=Membership.Role.values,
+            default=Membership.Role.ANNOTATOR,
+            help="annotator (default): judges items; researcher: also imports, exports, trains; "
+            "admin: also manages admins",
+        )
 
     def handle(self, *args, slug: str, username: str, role: str, **options) -> None:
         project = Project.objects.filter(slug=slug).first()
@@ -34,8 +40,12 @@ class Command(BaseCommand):
                 membership = services.set_role(project, username, role)
         except services.MembershipError as exc:
             raise CommandError(f"{exc.field.upper()}: {exc}") from None
-        summary = {"project": project.slug, "username": membership.user.username, "role": membership.role,
-                   "created": created}
+        summary = {
+            "project": project.slug,
+            "username": membership.user.username,
+            "role": membership.role,
+            "created": created,
+        }
         verb = "added as" if created else "now"
         self.stdout.write(f"{membership.user.username} {verb} {membership.role} in {project.name}")
         self.stdout.write(json.dumps(summary))

@@ -23,20 +23,40 @@ class Command(BaseCommand):
         parser.add_argument("--project", required=True, metavar="SLUG")
         parser.add_argument("--format", required=True, choices=exporters.FORMATS)
         parser.add_argument("--out", required=True, metavar="FILE", help="where to write: FILE.jsonl or FILE.parquet")
-        parser.add_argument("--policy", choices=exporters.POLICIES, default="majority",
-                            help="an item with several judgments: majority, unanimous, or every judgment its own row")
+        parser.add_argument(
+            "--policy",
+            choices=exporters.POLICIES,
+            default="majority",
+            help="an item with several judgments: majority, unanimous, or every judgment its own row",
+        )
         parser.add_argument("--ties", choices=exporters.KEEP_OR_DROP, default="drop")
         parser.add_argument("--both-bad", choices=exporters.KEEP_OR_DROP, default="drop")
-        parser.add_argument("--form", choices=exporters.FORMS, default="auto",
-                            help="standard (text) or conversational (messages); auto: conversational if any prompt is")
-        parser.add_argument("--split", choices=exporters.SPLITS, default="all",
-                            help="all prompts, or one side of the train/test split (by prompt)")
-        parser.add_argument("--test-size", type=float, default=None,
-                            help="split by a seeded hash of each prompt, this fraction to test (else: the stored split)")
+        parser.add_argument(
+            "--form",
+            choices=exporters.FORMS,
+            default="auto",
+            help="standard (text) or conversational (messages); auto: conversational if any prompt is",
+        )
+        parser.add_argument(
+            "--split",
+            choices=exporters.SPLITS,
+            default="all",
+            help="all prompts, or one side of the train/test split (by prompt)",
+        )
+        parser.add_argument(
+            "--test-size",
+            type=float,
+            default=None,
+            help="split by a seeded hash of each prompt, this fraction to test (else: the stored split)",
+        )
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--from-pairs", action="store_true", help="unpaired: also rows from pairs (chosen true)")
-        parser.add_argument("--source", choices=exporters.SOURCES, default="all",
-                            help="which judgments: all, human (live annotators) or imported (labels from files)")
+        parser.add_argument(
+            "--source",
+            choices=exporters.SOURCES,
+            default="all",
+            help="which judgments: all, human (live annotators) or imported (labels from files)",
+        )
         parser.add_argument("--snapshot", action="store_true", help="also freeze the export as a dataset snapshot")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -46,9 +66,16 @@ class Command(BaseCommand):
         out = Path(options["out"])
         try:
             spec = exporters.ExportSpec.for_file(
-                out, format=options["format"], policy=options["policy"], ties=options["ties"],
-                both_bad=options["both_bad"], form=options["form"], split=options["split"],
-                test_size=options["test_size"], seed=options["seed"], from_pairs=options["from_pairs"],
+                out,
+                format=options["format"],
+                policy=options["policy"],
+                ties=options["ties"],
+                both_bad=options["both_bad"],
+                form=options["form"],
+                split=options["split"],
+                test_size=options["test_size"],
+                seed=options["seed"],
+                from_pairs=options["from_pairs"],
                 source=options["source"],
             )
             if options["snapshot"]:

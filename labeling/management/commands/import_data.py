@@ -25,16 +25,31 @@ class Command(BaseCommand):
         parser.add_argument("file", help=f"a {FILE_HELP} file")
         parser.add_argument("--project", required=True, metavar="SLUG")
         parser.add_argument("--format", required=True, choices=formats.names())
-        parser.add_argument("--map", action="extend", nargs="+", default=[], metavar="TARGET=COLUMN",
-                            help=f"column mapping (mapped, prompts); targets: {', '.join(imports.MAP_TARGETS)}")
-        parser.add_argument("--skip-invalid", action="store_true",
-                            help="import the valid rows and report each invalid one, instead of importing nothing")
-        parser.add_argument("--kind", choices=Project.Kind.values,
-                            help="kind of a project created by this import (default: what the format makes; "
-                                 "oasst: pairwise = ranked pairs, binary = emoji votes)")
-        parser.add_argument("--user", metavar="USERNAME",
-                            help="needed when the project does not exist yet: its first admin (made an admin of an "
-                                 "existing project they are not a member of)")
+        parser.add_argument(
+            "--map",
+            action="extend",
+            nargs="+",
+            default=[],
+            metavar="TARGET=COLUMN",
+            help=f"column mapping (mapped, prompts); targets: {', '.join(imports.MAP_TARGETS)}",
+        )
+        parser.add_argument(
+            "--skip-invalid",
+            action="store_true",
+            help="import the valid rows and report each invalid one, instead of importing nothing",
+        )
+        parser.add_argument(
+            "--kind",
+            choices=Project.Kind.values,
+            help="kind of a project created by this import (default: what the format makes; "
+            "oasst: pairwise = ranked pairs, binary = emoji votes)",
+        )
+        parser.add_argument(
+            "--user",
+            metavar="USERNAME",
+            help="needed when the project does not exist yet: its first admin (made an admin of an "
+            "existing project they are not a member of)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         path = Path(options["file"])
@@ -50,13 +65,21 @@ class Command(BaseCommand):
             kind = options["kind"] or formats.kind_needed(options["format"], mapping)
             with transaction.atomic():  # a failed import leaves no new project behind either
                 project = imports.ensure_project(options["project"], kind=kind, admin=user)
-                result = imports.import_file(project, path, fmt=options["format"], mapping=mapping,
-                                             skip_invalid=options["skip_invalid"], user=user)
+                result = imports.import_file(
+                    project,
+                    path,
+                    fmt=options["format"],
+                    mapping=mapping,
+                    skip_invalid=options["skip_invalid"],
+                    user=user,
+                )
         except imports.ImportFailed as exc:
             raise CommandError(str(exc)) from None
         if result.already_imported and result.batch is not None:
-            self.stdout.write(f"{path.name} was already imported into {project.slug} "
-                              f"({result.batch.created_at:%Y-%m-%d %H:%M}); nothing added")
+            self.stdout.write(
+                f"{path.name} was already imported into {project.slug} "
+                f"({result.batch.created_at:%Y-%m-%d %H:%M}); nothing added"
+            )
         for row in result.skipped:
             self.stdout.write(f"skipped {row['where']}: field '{row['field']}': {row['reason']}")
         if result.n_skipped > len(result.skipped):

@@ -13,7 +13,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("username")
         parser.add_argument("--name", default="", help="a label to tell tokens apart")
-        parser.add_argument("--expires-days", type=int, default=None, help="days until the token stops working (default: never)")
+        parser.add_argument(
+            "--expires-days", type=int, default=None, help="days until the token stops working (default: never)"
+        )
 
     def handle(self, *args, **options):
         user = get_user_model().objects.filter(username=options["username"]).first()

@@ -10,7 +10,11 @@ from django.db import transaction
 from labeling.demo import demo_rows, write_demo_items
 from labeling.models import Membership, Project
 
-USERS = [("researcher", "researcher", "researcher"), ("annotator1", "annotator1", "annotator"), ("annotator2", "annotator2", "annotator")]
+USERS = [
+    ("researcher", "researcher", "researcher"),
+    ("annotator1", "annotator1", "annotator"),
+    ("annotator2", "annotator2", "annotator"),
+]
 
 GUIDELINES = """## How to judge
 
@@ -46,15 +50,25 @@ class Command(BaseCommand):
         rows = demo_rows()
         pairwise, created = Project.objects.get_or_create(
             slug="demo-pairwise",
-            defaults={"name": "Demo: which answer is better?", "kind": Project.Kind.PAIRWISE, "overlap": 2,
-                      "guidelines": GUIDELINES, "ask_strength": True, "ask_rationale": True},
+            defaults={
+                "name": "Demo: which answer is better?",
+                "kind": Project.Kind.PAIRWISE,
+                "overlap": 2,
+                "guidelines": GUIDELINES,
+                "ask_strength": True,
+                "ask_rationale": True,
+            },
         )
         if created:
             write_demo_items(pairwise, rows)
         binary, created = Project.objects.get_or_create(
             slug="demo-binary",
-            defaults={"name": "Demo: is this answer good?", "kind": Project.Kind.BINARY, "overlap": 1,
-                      "guidelines": "Thumbs up if the answer is correct and helpful, down otherwise."},
+            defaults={
+                "name": "Demo: is this answer good?",
+                "kind": Project.Kind.BINARY,
+                "overlap": 1,
+                "guidelines": "Thumbs up if the answer is correct and helpful, down otherwise.",
+            },
         )
         if created:
             write_demo_items(binary, rows)
