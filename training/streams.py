@@ -100,7 +100,7 @@ class RedisStreams:
         while True:
             wait_ms = int(min(1.0, max(0.0, deadline - time.monotonic())) * 1000)
             answer = self.redis.xread({key: last}, count=512, block=max(1, wait_ms))
-            entries = answer[0][1] if answer else []
+            entries: list[tuple[bytes, dict[bytes, bytes]]] = answer[0][1] if answer else []  # type: ignore[index,assignment]
             for raw_id, fields in entries:
                 last = raw_id.decode()
                 if b"done" in fields:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from training import views
+from training import views, views_arena
 
 app_name = "training"
 
@@ -13,4 +13,13 @@ urlpatterns = [
     path("jobs/<int:job_id>/resume/", views.job_resume, name="job_resume"),
     path("models/", views.models, name="models"),
     path("models/<int:model_id>/", views.model_detail, name="model"),
+]
+
+urlpatterns += [  # the arena (training/views_arena.py)
+    path("arena/", views_arena.index, name="arena_index"),
+    path("arena/<slug:slug>/", views_arena.page, name="arena"),
+    path("arena/<slug:slug>/battles/", views_arena.start, name="arena_start"),
+    path("arena/<slug:slug>/battles/<int:battle_id>/", views_arena.battle, name="arena_battle"),
+    path("arena/<slug:slug>/battles/<int:battle_id>/stream/<str:side>/", views_arena.stream, name="arena_stream"),
+    path("arena/<slug:slug>/battles/<int:battle_id>/vote/", views_arena.vote, name="arena_vote"),
 ]

@@ -60,3 +60,5 @@ def _start_worker_beats(sender, **kwargs):
 @worker_shutdown.connect
 def _stop_worker_beats(sender, **kwargs):
     _beats_stop.set()
+
+from workers import arena  # noqa: E402, F401  (registers workers.arena.run_battle, the arena's task)

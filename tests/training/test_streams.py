@@ -27,8 +27,9 @@ def kind_and_backend(request, tmp_path):
     return "file", str(tmp_path / "streams"), FileStreams(tmp_path / "streams")
 
 
-def _publish_from_a_subprocess(kind: str, where: str, prefix: str, stream_id: str, pieces: list[str],
-                               delay: float) -> subprocess.Popen:
+def _publish_from_a_subprocess(
+    kind: str, where: str, prefix: str, stream_id: str, pieces: list[str], delay: float
+) -> subprocess.Popen:
     make = f"RedisStreams({where!r}, prefix={prefix!r})" if kind == "redis" else f"FileStreams({where!r})"
     code = textwrap.dedent(f"""
         import time
