@@ -10,7 +10,6 @@ resumed job (or a second pass of a campaign) never writes a response twice.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -147,16 +146,6 @@ def save_samples(job_id: int, version: ModelVersion, sampling: dict[str, Any], s
 def responses_of(job: Job) -> QuerySet[Response]:
     """The responses a job generated, by prompt and sample."""
     return Response.objects.filter(generation__job=job).order_by("generation__prompt_id", "generation__index")
-
-
-def endpoint_key(version: ModelVersion) -> str:
-    """The endpoint's key, read from the environment variable the version names ("" when none is named)."""
-    if not version.api_key_env:
-        return ""
-    key = os.environ.get(version.api_key_env)
-    if key is None:
-        raise ValueError(f"api_key_env: the environment variable {version.api_key_env} is not set on this worker")
-    return key
 
 
 def generation_summary(job: Job) -> dict[str, Any]:

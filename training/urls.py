@@ -1,6 +1,6 @@
 from django.urls import path
 
-from training import views, views_arena
+from training import views, views_arena, views_campaigns
 
 app_name = "training"
 
@@ -22,4 +22,11 @@ urlpatterns += [  # the arena (training/views_arena.py)
     path("arena/<slug:slug>/battles/<int:battle_id>/", views_arena.battle, name="arena_battle"),
     path("arena/<slug:slug>/battles/<int:battle_id>/stream/<str:side>/", views_arena.stream, name="arena_stream"),
     path("arena/<slug:slug>/battles/<int:battle_id>/vote/", views_arena.vote, name="arena_vote"),
+]
+
+urlpatterns += [  # campaigns and the leaderboard (training/views_campaigns.py)
+    path("campaigns/", views_campaigns.index, name="campaigns_index"),
+    path("campaigns/<int:campaign_id>/", views_campaigns.campaign_detail, name="campaign"),
+    path("projects/<slug:slug>/campaigns/", views_campaigns.project_campaigns, name="campaigns"),
+    path("projects/<slug:slug>/leaderboard/", views_campaigns.leaderboard, name="leaderboard"),
 ]

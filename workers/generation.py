@@ -30,14 +30,15 @@ Backend = Callable[[list[Any], Sampling], list[list[Completion]]]
 def backend_for(version: ModelVersion) -> Backend:
     """generate(prompts, sampling) for `version`: its endpoint, or local transformers."""
     if version.is_endpoint:
-        from training.ml import openai_client
+        from training.ml.openai_client import Endpoint, OpenAIClient
 
-        key = generation.endpoint_key(version)
+        endpoint = Endpoint(
+            base_url=version.endpoint_url, model=version.endpoint_model, api_key_env=version.api_key_env or None
+        )
 
         def remote(prompts: list[Any], sampling: Sampling) -> list[list[Completion]]:
-            return openai_client.generate(  # type: ignore[no-any-return]
-                prompts, sampling, base_url=version.endpoint_url, model=version.endpoint_model, api_key=key or None
-            )
+            with OpenAIClient(endpoint) as client:  # the key is read from the named variable per request
+                return client.generate(prompts, sampling)
 
         return remote
     from training.ml import generate as local
