@@ -47,14 +47,14 @@ seed: migrate
 	$(PY) manage.py seed_demo
 
 run: seed
-	@echo "Starting web + worker on embedded defaults (SQLite + filesystem broker under var/)"
+	@echo "Starting web + worker on embedded defaults (SQLite + a SQLite-file Celery broker under var/)"
 	@echo "Open http://127.0.0.1:$(PORT)/  (Ctrl-C stops both)"
 	@trap 'kill 0' INT TERM EXIT; \
 	DEBUG=$${DEBUG:-true} $(VENV)/bin/celery -A webapp worker -B -Q default,gpu --concurrency 1 --loglevel warning --schedule var/celerybeat-schedule & \
 	DEBUG=$${DEBUG:-true} $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 # The suite on the stack the environment names (CI: Postgres + Redis), then everything that
-# touches the database or the broker again on the embedded defaults (SQLite + filesystem broker).
+# touches the database or the broker again on the embedded defaults (SQLite + a SQLite-file Celery broker).
 # Lint first; both pytest passes always run, and make fails at the end if either did.
 test: install lint
 	@stack=0; embedded=0; \

@@ -102,7 +102,7 @@ def worker_warning(within_s: float | None = None) -> str | None:
     """A plain sentence when no worker has been seen lately (nothing would run queued jobs), else None."""
     within_s = within_s if within_s is not None else 3 * settings.WORKER_BEAT_SECONDS
     cutoff = timezone.now() - timedelta(seconds=within_s)
-    start = "Start one with `make run`, or `celery -A webapp worker -B -Q default,gpu`."
+    start = "Start one with \"make run\" (or \"celery -A webapp worker -B -Q default,gpu\")."
     last = WorkerBeat.objects.order_by("-seen_at").first()
     if last is None:
         return f"No worker has been seen yet: queued jobs will wait until one runs. {start}"
@@ -112,7 +112,7 @@ def worker_warning(within_s: float | None = None) -> str | None:
     alive = WorkerBeat.objects.filter(seen_at__gte=cutoff).values_list("queues", flat=True)
     if not any(settings.TRAINING_QUEUE in queues.split(",") for queues in alive):
         return (f"No running worker takes the training queue {settings.TRAINING_QUEUE!r}: training jobs will wait. "
-                f"Start one with `celery -A webapp worker -Q {settings.TRAINING_QUEUE}`.")
+                f"Start one with \"celery -A webapp worker -Q {settings.TRAINING_QUEUE}\".")
     return None
 
 

@@ -1,5 +1,5 @@
 """The Celery app. Queues: settings.CELERY_TASK_DEFAULT_QUEUE (`default`, light work) and
-settings.TRAINING_QUEUE (`gpu`: training jobs, sent there by training.services)."""
+settings.TRAINING_QUEUE (`gpu`: training jobs). training.jobs.queue_for says which kind of job goes where."""
 
 import os
 
