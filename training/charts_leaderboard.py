@@ -15,10 +15,11 @@ def ratings_chart(board: Any) -> str:
     lows = [m.ci[0] for m in board.models]
     highs = [m.ci[1] for m in board.models]
     pad = max(10.0, 0.1 * (max(highs) - min(lows)))
+    floor = round(min(lows) - pad)
     chart = pygal.Bar(
         width=WIDTH, height=HEIGHT, explicit_size=True, style=CleanStyle, js=[], disable_xml_declaration=True,
         title="Rating (Bradley-Terry, 95% bootstrap interval)", show_legend=False, x_label_rotation=20,
-        range=(round(min(lows) - pad), round(max(highs) + pad)), truncate_label=24, print_values=False,
+        range=(floor, round(max(highs) + pad)), zero=floor, truncate_label=24, print_values=False,
     )
     chart.x_labels = [m.name for m in board.models]
     chart.add("rating", [
