@@ -278,7 +278,7 @@ def battles(project: Project, who: str = "all") -> list[tuple[str, str, str]]:
         )
         .order_by("id")
     )
-    winner = {
+    winner: dict[str, str] = {
         Judgment.Choice.A: "model_a", Judgment.Choice.B: "model_b",
         Judgment.Choice.TIE: "tie", Judgment.Choice.BOTH_BAD: "tie (bothbad)",
     }
