@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 from celery import current_app
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from labeling.models import Project
@@ -116,12 +118,11 @@ def record_progress(job_id: int, *, step: int, total: int | None = None, metrics
         fields["total"] = total
     if log_lines is not None:
         fields["log_tail"] = "\n".join(log_lines)[-MAX_LOG_CHARS:]
+    if step > 0:
+        fields["first_step_at"] = Coalesce(F("first_step_at"), Value(now))
     with transaction.atomic():
-        running = Job.objects.filter(pk=job_id, status=Job.Status.RUNNING)
-        if running.update(**fields) and metrics:
+        if Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(**fields) and metrics:
             JobMetric.objects.bulk_create(metric_points(job_id, metrics))
-        if step > 0:
-            running.filter(first_step_at__isnull=True).update(first_step_at=now)
     return Job.objects.filter(pk=job_id).values_list("cancel_requested", flat=True).get()
 
 

@@ -114,7 +114,8 @@ class Job(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(fields=["status", "heartbeat_at"], name="jobs_liveness"),
+            # not on heartbeat_at: progress writes then change no indexed column (HOT updates on Postgres)
+            models.Index(fields=["status"], name="jobs_by_status"),
             models.Index(fields=["project", "-created_at"], name="jobs_of_project"),
         ]
 

@@ -105,7 +105,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['status', 'heartbeat_at'], name='jobs_liveness'), models.Index(fields=['project', '-created_at'], name='jobs_of_project')],
+                'indexes': [models.Index(fields=['status'], name='jobs_by_status'), models.Index(fields=['project', '-created_at'], name='jobs_of_project')],
             },
         ),
         migrations.CreateModel(
