@@ -36,9 +36,17 @@ WHO: tuple[str, ...] = ("all", "humans", "judges")
 # ---------------------------------------------------------------- services
 
 
-def start_campaign(*, project: Project, competitors: Sequence[str], split: str = "",
-                   mode: str = Campaign.Mode.ALL_PAIRS, reference: str = "", sampling: dict[str, Any] | None = None,
-                   name: str = "", user: Any = None) -> Campaign:
+def start_campaign(
+    *,
+    project: Project,
+    competitors: Sequence[str],
+    split: str = "",
+    mode: str = Campaign.Mode.ALL_PAIRS,
+    reference: str = "",
+    sampling: dict[str, Any] | None = None,
+    name: str = "",
+    user: Any = None,
+) -> Campaign:
     """Create a campaign and queue its job; ValueError naming the field when the request is refused.
 
     Each competitor is the name of a model version of `project`, or an imported response source
@@ -68,8 +76,15 @@ def start_campaign(*, project: Project, competitors: Sequence[str], split: str =
     with transaction.atomic():
         job = jobs.create(Job, kind=Job.Kind.CAMPAIGN, project=project, user=user)
         campaign = Campaign.objects.create(
-            project=project, name=name[:200], split=split, competitors=names, mode=mode, reference=reference,
-            sampling=settings, job=job, created_by=job.created_by,
+            project=project,
+            name=name[:200],
+            split=split,
+            competitors=names,
+            mode=mode,
+            reference=reference,
+            sampling=settings,
+            job=job,
+            created_by=job.created_by,
         )
         campaign.model_versions.set(versions.values())
     return campaign
@@ -133,7 +148,8 @@ def make_items(campaign: Campaign) -> int:
     prompt_ids = list(campaign_prompts(campaign).values_list("id", flat=True))
     versions = {v.name: v for v in versions_to_generate(campaign)}
     answers: dict[str, dict[int, int]] = {
-        name: generated_responses(campaign, versions[name], prompt_ids) if name in versions
+        name: generated_responses(campaign, versions[name], prompt_ids)
+        if name in versions
         else _source_responses(campaign.project, name, prompt_ids)
         for name in campaign.competitors
     }
@@ -279,8 +295,10 @@ def battles(project: Project, who: str = "all") -> list[tuple[str, str, str]]:
         .order_by("id")
     )
     winner: dict[str, str] = {
-        Judgment.Choice.A: "model_a", Judgment.Choice.B: "model_b",
-        Judgment.Choice.TIE: "tie", Judgment.Choice.BOTH_BAD: "tie (bothbad)",
+        Judgment.Choice.A: "model_a",
+        Judgment.Choice.B: "model_b",
+        Judgment.Choice.TIE: "tie",
+        Judgment.Choice.BOTH_BAD: "tie (bothbad)",
     }
     return [(a, b, winner[choice]) for choice, a, b in rows if a != b]
 
@@ -332,8 +350,13 @@ def leaderboard_json(board: Any, seconds: float) -> dict[str, Any]:
     """What the CLI prints: {"models": [{name, rating, ci, battles, win_rate}], "battles", "seconds"}."""
     return {
         "models": [
-            {"name": m.name, "rating": round(m.rating, 4), "ci": [round(m.ci[0], 4), round(m.ci[1], 4)],
-             "battles": m.battles, "win_rate": round(m.win_rate, 4)}
+            {
+                "name": m.name,
+                "rating": round(m.rating, 4),
+                "ci": [round(m.ci[0], 4), round(m.ci[1], 4)],
+                "battles": m.battles,
+                "win_rate": round(m.win_rate, 4),
+            }
             for m in board.models
         ],
         "battles": board.battles,

@@ -77,8 +77,14 @@ def check_split(split: str) -> str:
     return split
 
 
-def start_generation(*, model_version: ModelVersion, split: str = "", snapshot: DatasetSnapshot | None = None,
-                     sampling: dict[str, Any] | None = None, user: Any = None) -> GenerationBatch:
+def start_generation(
+    *,
+    model_version: ModelVersion,
+    split: str = "",
+    snapshot: DatasetSnapshot | None = None,
+    sampling: dict[str, Any] | None = None,
+    user: Any = None,
+) -> GenerationBatch:
     """Queue a generation batch for the gpu workers; nothing is queued if it is refused."""
     project = model_version.project
     if project is None:
@@ -92,8 +98,15 @@ def start_generation(*, model_version: ModelVersion, split: str = "", snapshot: 
         raise ValueError(f"prompts: project {project.slug} has no prompts{f' in split {split}' if split else ''}")
     with transaction.atomic():
         return jobs.create(
-            GenerationBatch, kind=Job.Kind.GENERATE, project=project, user=user, total=n_prompts * settings["n"],
-            model_version=model_version, split=split, snapshot=snapshot, sampling=settings,
+            GenerationBatch,
+            kind=Job.Kind.GENERATE,
+            project=project,
+            user=user,
+            total=n_prompts * settings["n"],
+            model_version=model_version,
+            split=split,
+            snapshot=snapshot,
+            sampling=settings,
         )
 
 

@@ -33,21 +33,34 @@ def project_campaigns(request: HttpRequest, slug: str) -> HttpResponse:
         ]
         try:
             campaign = campaigns.start_campaign(
-                project=project, competitors=competitors, split=request.POST.get("split", ""),
-                mode=request.POST.get("mode", Campaign.Mode.ALL_PAIRS), reference=request.POST.get("reference", ""),
-                sampling=_sampling(request.POST), name=request.POST.get("name", ""), user=request.user,
+                project=project,
+                competitors=competitors,
+                split=request.POST.get("split", ""),
+                mode=request.POST.get("mode", Campaign.Mode.ALL_PAIRS),
+                reference=request.POST.get("reference", ""),
+                sampling=_sampling(request.POST),
+                name=request.POST.get("name", ""),
+                user=request.user,
             )
         except ValueError as exc:
             error = str(exc)
         else:
             messages.success(request, f"Campaign {campaign.pk} queued.")
             return redirect("training:campaign", campaign.pk)
-    return render(request, "training/campaigns.html", {
-        "project": project, "campaigns": campaigns.campaigns_of(project),
-        "versions": ModelVersion.objects.filter(project=project, kind=ModelVersion.Kind.POLICY).order_by("name"),
-        "modes": Campaign.Mode.choices, "splits": Prompt.Split.choices, "error": error,
-        "worker_warning": selectors.worker_warning(),
-    }, status=422 if error else 200)
+    return render(
+        request,
+        "training/campaigns.html",
+        {
+            "project": project,
+            "campaigns": campaigns.campaigns_of(project),
+            "versions": ModelVersion.objects.filter(project=project, kind=ModelVersion.Kind.POLICY).order_by("name"),
+            "modes": Campaign.Mode.choices,
+            "splits": Prompt.Split.choices,
+            "error": error,
+            "worker_warning": selectors.worker_warning(),
+        },
+        status=422 if error else 200,
+    )
 
 
 def _sampling(data: dict) -> dict:
@@ -71,8 +84,13 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
     who = request.GET.get("who", "all")
     if who not in campaigns.WHO:
         who = "all"
-    context = {"campaign": campaign, "job": campaign.job, "results": campaigns.campaign_results(campaign, who),
-               "who": who, "whos": campaigns.WHO}
+    context = {
+        "campaign": campaign,
+        "job": campaign.job,
+        "results": campaigns.campaign_results(campaign, who),
+        "who": who,
+        "whos": campaigns.WHO,
+    }
     template = "training/partials/campaign_status.html" if getattr(request, "htmx", False) else "training/campaign.html"
     return render(request, template, context)
 
@@ -87,9 +105,19 @@ def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
     board = campaigns.leaderboard_of(project, who=who, bootstrap=1000, seed=0)
     names = [m.name for m in board.models]
     matrix = [
-        (name, [(names[j], cell) for j, cell in enumerate(row)]) for name, row in zip(names, board.win_matrix, strict=True)
+        (name, [(names[j], cell) for j, cell in enumerate(row)])
+        for name, row in zip(names, board.win_matrix, strict=True)
     ]
-    return render(request, "training/leaderboard.html", {
-        "project": project, "board": board, "matrix": matrix, "names": names, "who": who, "whos": campaigns.WHO,
-        "chart": ratings_chart(board) if board.models else "",
-    })
+    return render(
+        request,
+        "training/leaderboard.html",
+        {
+            "project": project,
+            "board": board,
+            "matrix": matrix,
+            "names": names,
+            "who": who,
+            "whos": campaigns.WHO,
+            "chart": ratings_chart(board) if board.models else "",
+        },
+    )

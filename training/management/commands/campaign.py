@@ -38,8 +38,13 @@ class Command(BaseCommand):
         sampling = {"max_new_tokens": opts["max_new_tokens"], "temperature": opts["temperature"], "seed": opts["seed"]}
         try:
             campaign = campaigns.start_campaign(
-                project=project, competitors=opts["models"].split(","), split=opts["split"], mode=opts["mode"],
-                reference=opts["reference"], sampling=sampling, name=opts["name"],
+                project=project,
+                competitors=opts["models"].split(","),
+                split=opts["split"],
+                mode=opts["mode"],
+                reference=opts["reference"],
+                sampling=sampling,
+                name=opts["name"],
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from None

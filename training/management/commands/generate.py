@@ -51,8 +51,13 @@ class Command(BaseCommand):
         if version is None:
             raise CommandError(f"--model: no model named {opts['model']!r} in project {project.slug}")
         sampling = {
-            "n": opts["n"], "max_new_tokens": opts["max_new_tokens"], "temperature": opts["temperature"],
-            "top_p": opts["top_p"], "top_k": opts["top_k"], "stop": opts["stop"], "seed": opts["seed"],
+            "n": opts["n"],
+            "max_new_tokens": opts["max_new_tokens"],
+            "temperature": opts["temperature"],
+            "top_p": opts["top_p"],
+            "top_k": opts["top_k"],
+            "stop": opts["stop"],
+            "seed": opts["seed"],
         }
         try:
             job = generation.start_generation(model_version=version, split=opts["split"], sampling=sampling)
