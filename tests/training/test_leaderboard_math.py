@@ -66,3 +66,12 @@ def test_a_tie_is_half_a_win_each_way():
 def test_an_unknown_winner_is_refused_naming_it():
     with pytest.raises(ValueError, match="winner: must be one of"):
         lb.leaderboard([("x", "y", "draw")])
+
+
+def test_a_model_that_never_wins_gets_a_finite_rating_inside_its_interval():
+    rows = [("loser", "winner", "model_b")] * 50 + [("winner", "mid", "model_a"), ("mid", "winner", "tie")] * 20
+    rows += [("mid", "loser", "model_a")] * 30
+    board = {m.name: m for m in lb.leaderboard(rows, bootstrap=300, seed=0).models}
+    loser = board["loser"]
+    assert math.isfinite(loser.rating) and loser.rating < board["mid"].rating < board["winner"].rating
+    assert loser.ci[0] <= loser.rating <= loser.ci[1]
