@@ -39,7 +39,7 @@ def queue_for(kind: str) -> str:
     """The Celery queue a kind of job runs on: training and generation on the training (gpu) queue, the rest on default."""
     if kind not in Job.Kind.values:
         raise ValueError(f"kind: unknown job kind {kind!r}; one of {', '.join(Job.Kind.values)}")
-    on_gpu = (Job.Kind.TRAIN, Job.Kind.GENERATE, Job.Kind.CAMPAIGN)
+    on_gpu = (Job.Kind.TRAIN, Job.Kind.GENERATE, Job.Kind.CAMPAIGN, Job.Kind.JUDGE, Job.Kind.BEST_OF_N, Job.Kind.EVALUATE)
     return settings.TRAINING_QUEUE if kind in on_gpu else settings.CELERY_TASK_DEFAULT_QUEUE
 
 

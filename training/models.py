@@ -79,6 +79,11 @@ class Job(models.Model):
         NOOP = "noop", "No-op"
         GENERATE = "generate", "Generation"
         CAMPAIGN = "campaign", "Campaign"
+        JUDGE = "judge", "Judging run"
+        BEST_OF_N = "best_of_n", "Best-of-n"
+        EVALUATE = "evaluate", "Reward-model evaluation"
+        ROUND = "round", "Round"
+        PIPELINE = "pipeline", "Pipeline"
 
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -307,3 +312,213 @@ class CampaignItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign}: {self.competitor_a} vs {self.competitor_b}"
+
+
+class Judge(models.Model):
+    """An AI judge registered in a project: it judges pairwise items as an annotator does.
+
+    `settings` by kind: reward-model {"model": reward version id, "tie_margin": float};
+    llm {"model": version id (a policy or an endpoint), "template": a template name or its text};
+    rule {"rule": "length" | "vocab-share" | "regex:<pattern>"}. Validated by training/judging.py.
+    """
+
+    class Kind(models.TextChoices):
+        REWARD_MODEL = "reward-model", "Reward model"
+        LLM = "llm", "LLM as a judge"
+        RULE = "rule", "Rule"
+
+    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="judges")
+    name = models.SlugField(max_length=100)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # before `settings`, which shadows django.conf.settings in the class body from there on
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    settings = models.JSONField(default=dict, blank=True, help_text="What the judge loads and how it decides, by kind.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="one_judge_name_per_project")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+
+class JudgingRun(Job):
+    """A judging run: its Job row plus the judge and how many items at most; `counts` holds
+    {"judged", "ties", "swap_inconsistent", "skipped"} as the run goes."""
+
+    job = models.OneToOneField(
+        Job, on_delete=models.CASCADE, parent_link=True, primary_key=True, db_column="id", related_name="judging_run"
+    )
+    judge = models.ForeignKey(Judge, on_delete=models.PROTECT, related_name="runs")
+    limit = models.PositiveIntegerField(null=True, blank=True, help_text="Judge at most this many items (empty: all).")
+    counts = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"judging job {self.pk} ({self.status})"
+
+
+class BestOfNRun(Job):
+    """Best-of-n / rejection sampling: a policy samples n responses per prompt, a judge or a reward
+    version ranks them, and the best (SFT rows) and best-vs-worst (preference rows) become snapshots."""
+
+    job = models.OneToOneField(
+        Job, on_delete=models.CASCADE, parent_link=True, primary_key=True, db_column="id", related_name="best_of_n_run"
+    )
+    policy = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="best_of_n_runs")
+    n = models.PositiveSmallIntegerField(default=4)
+    judge = models.ForeignKey(Judge, null=True, blank=True, on_delete=models.PROTECT, related_name="best_of_n_runs")
+    reward = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="best_of_n_rewards",
+        help_text="The reward version that ranks the samples (when no judge is named).",
+    )
+    split = models.CharField(max_length=8, blank=True, help_text="Only the prompts of this split (empty: all).")
+    prompt_snapshot = models.ForeignKey(
+        "labeling.DatasetSnapshot", null=True, blank=True, on_delete=models.PROTECT, related_name="best_of_n_inputs",
+        help_text="Sample for this snapshot's prompts instead of the project's.",
+    )
+    sampling = models.JSONField(default=dict, blank=True)
+    generation = models.ForeignKey(
+        GenerationBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="best_of_n_runs",
+        help_text="The generation batch the samples came from, if any.",
+    )
+    sft_snapshot = models.ForeignKey(
+        "labeling.DatasetSnapshot", null=True, blank=True, on_delete=models.SET_NULL, related_name="best_of_n_sft"
+    )
+    preference_snapshot = models.ForeignKey(
+        "labeling.DatasetSnapshot", null=True, blank=True, on_delete=models.SET_NULL, related_name="best_of_n_preference"
+    )
+
+    def __str__(self) -> str:
+        return f"best-of-{self.n} job {self.pk} ({self.status})"
+
+
+class Evaluation(Job):
+    """A reward-model evaluation (RewardBench-style): a reward version, or a DPO policy as an implicit
+    reward with its reference, on a project's or a snapshot's preference pairs -> `results`
+    {"accuracy", "n", "ties", "categories": {name: {"accuracy", "n"}}}. The job's project is the data's."""
+
+    job = models.OneToOneField(
+        Job, on_delete=models.CASCADE, parent_link=True, primary_key=True, db_column="id", related_name="evaluation"
+    )
+    model = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="evaluations")
+    reference = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="reference_evaluations",
+        help_text="The reference policy of an implicit (DPO) reward.",
+    )
+    snapshot = models.ForeignKey(
+        "labeling.DatasetSnapshot", null=True, blank=True, on_delete=models.PROTECT, related_name="evaluations",
+        help_text="Evaluate on this snapshot's pairs instead of the project's.",
+    )
+    category_field = models.CharField(max_length=100, default="category", blank=True)
+    results = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"evaluation job {self.pk} ({self.status})"
+
+
+class Round(models.Model):
+    """One turn of the loop (training/rounds.py): policy vN meets its opponent (vN-1, or a version
+    named) in a campaign -> a judge and/or the annotators judge the items -> a preference snapshot ->
+    a training job (DPO by default) -> vN+1 -> an evaluation campaign vN+1 vs vN, judged -> the rating
+    change. Driven by its ROUND job (workers/rounds.py), which records each child here as it goes, so a
+    resumed round continues where it stopped."""
+
+    class Status(models.TextChoices):
+        CAMPAIGN = "campaign", "Generating the campaign"
+        JUDGING = "judging", "Judging"
+        COLLECTING = "collecting", "Waiting for the annotators"
+        SNAPSHOT = "snapshot", "Snapshot"
+        TRAINING = "training", "Training"
+        EVALUATING = "evaluating", "Evaluating the new version"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="rounds")
+    number = models.PositiveIntegerField()
+    policy = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="rounds")
+    opponent = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="rounds_as_opponent")
+    judge = models.CharField(
+        max_length=200, blank=True, help_text="A judge of the project (NAME), or model:NAME / rule:NAME; empty: annotators only."
+    )
+    humans = models.BooleanField(default=False, help_text="Wait until the annotators brought the items to their overlap.")
+    algorithm = models.CharField(max_length=16, default="dpo")
+    # before `settings`, which shadows django.conf.settings in the class body from there on
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    settings = models.JSONField(default=dict, blank=True, help_text="Round settings and training overrides, as given.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.CAMPAIGN)
+    close_requested = models.BooleanField(default=False, help_text="The researcher closed collection early.")
+    job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="round")
+    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="rounds")
+    judging_job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    snapshot = models.ForeignKey(
+        "labeling.DatasetSnapshot", null=True, blank=True, on_delete=models.PROTECT, related_name="rounds"
+    )
+    training_job = models.ForeignKey(TrainingJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="rounds")
+    new_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="rounds_produced"
+    )
+    eval_campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    eval_judging_job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    rating_change = models.JSONField(
+        default=dict, blank=True, help_text='{"delta", "ci", "battles", "new", "old"}: vN+1 vs vN on the leaderboard.'
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [models.UniqueConstraint(fields=["project", "number"], name="one_round_number_per_project")]
+
+    def __str__(self) -> str:
+        return f"round {self.number} of {self.project_id} ({self.status})"
+
+
+class Pipeline(models.Model):
+    """A recipe of steps run in order (training/pipelines.py), each step's inputs taken from earlier
+    steps' outputs. Driven by its PIPELINE job (workers/pipelines.py); a failed step is resumed without
+    redoing the finished ones."""
+
+    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="pipelines")
+    recipe = models.CharField(max_length=50)
+    base = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="pipelines")
+    # before `settings`, which shadows django.conf.settings in the class body from there on
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    settings = models.JSONField(default=dict, blank=True, help_text="The recipe's settings, validated.")
+    job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="pipeline")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.recipe} pipeline {self.pk}"
+
+
+class PipelineStep(models.Model):
+    """One step of a pipeline: its child job (none for a step done in the pipeline's own job, such as
+    an import or a snapshot), its status and its outputs ({name: id or value}) for the later steps."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="steps")
+    index = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=50)
+    action = models.CharField(max_length=30)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="pipeline_steps")
+    outputs = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["pipeline", "index"]
+        constraints = [models.UniqueConstraint(fields=["pipeline", "index"], name="one_step_per_index")]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline} step {self.index} {self.name} ({self.status})"
