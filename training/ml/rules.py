@@ -130,7 +130,7 @@ def needs_token_ids(name: str) -> bool:
 
 
 def compare(reward_a: float, reward_b: float, tie_margin: float = 0.0) -> Choice:
-    """"a" or "b" for the higher reward; "tie" when they differ by no more than `tie_margin`."""
+    """The higher reward's side, "a" or "b"; "tie" when they differ by no more than `tie_margin`."""
     if tie_margin < 0:
         raise ValueError("tie_margin: must be 0 or more")
     if abs(reward_a - reward_b) <= tie_margin:
