@@ -1,6 +1,6 @@
 from django.urls import path
 
-from training import views, views_arena, views_campaigns
+from training import views, views_arena, views_campaigns, views_loop
 
 app_name = "training"
 
@@ -29,4 +29,9 @@ urlpatterns += [  # campaigns and the leaderboard (training/views_campaigns.py)
     path("campaigns/<int:campaign_id>/", views_campaigns.campaign_detail, name="campaign"),
     path("projects/<slug:slug>/campaigns/", views_campaigns.project_campaigns, name="campaigns"),
     path("projects/<slug:slug>/leaderboard/", views_campaigns.leaderboard, name="leaderboard"),
+]
+
+urlpatterns += [  # rounds and pipelines (training/views_loop.py)
+    path("projects/<slug:slug>/rounds/", views_loop.project_rounds, name="rounds"),
+    path("projects/<slug:slug>/rounds/<int:number>/close/", views_loop.round_close, name="round_close"),
 ]

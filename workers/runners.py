@@ -5,6 +5,7 @@ import time
 from training import jobs
 from training.models import Job
 from workers import generation, training  # noqa: F401  (Job.Kind.GENERATE and CAMPAIGN, Job.Kind.TRAIN)
+from workers import rounds  # noqa: F401  (Job.Kind.ROUND)
 from workers.jobs import Progress, runner
 
 
