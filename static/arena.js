@@ -48,7 +48,12 @@
   }
 
   document.addEventListener("DOMContentLoaded", scan);
-  document.addEventListener("htmx:afterSwap", scan);
+  document.addEventListener("htmx:afterSwap", (event) => {
+    // a new battle came in: the keys vote now, not type into the prompt
+    const active = document.activeElement;
+    if (event.detail.target.id === "battle" && active && active.closest("#arena-prompt")) active.blur();
+    scan();
+  });
 
   document.addEventListener("keydown", (event) => {
     const arena = document.getElementById("arena");

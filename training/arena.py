@@ -53,10 +53,17 @@ class ArenaError(ValueError):
         self.field = field
 
 
-def stream_id(battle_id: int, side: str) -> str:
+def stream_id(battle: Job, side: str) -> str:
+    """The stream of one side of `battle`: its id and creation time, so that a battle id used again
+    (another database on the same Redis, a database reset) never reads an old battle's stream."""
     if side not in SIDES:
         raise ValueError(f"side: left or right, got {side!r}")
-    return f"arena-{int(battle_id)}-{side}"
+    return f"arena-{int(battle.pk)}-{int(battle.created_at.timestamp() * 1e6)}-{side}"
+
+
+def clean_text(text: str) -> str:
+    """Model output as it can be stored and shown: without NUL characters (Postgres refuses them)."""
+    return text.replace("\x00", "")
 
 
 def stream_timeout_s() -> float:
@@ -185,13 +192,13 @@ def _sse(event: str, data: Any, event_id: str = "") -> str:
     return f"{head}event: {event}\ndata: {payload}\n\n"
 
 
-def sse_events(battle_id: int, side: str, *, after: str = "", timeout: float | None = None) -> Iterator[str]:
+def sse_events(battle: Job, side: str, *, after: str = "", timeout: float | None = None) -> Iterator[str]:
     """The side's stream as Server-Sent Events: `piece` (a JSON string), then `done` (its result) or
     `failed` (a sentence); `after` resumes after an event id (the browser's Last-Event-ID)."""
     timeout = stream_timeout_s() if timeout is None else timeout
     yield "retry: 1000\n\n"
     try:
-        for event in streams.iterate(stream_id(battle_id, side), timeout=timeout, after=after):
+        for event in streams.iterate(stream_id(battle, side), timeout=timeout, after=after):
             if event.done:
                 error = event.result.get("error")
                 yield _sse("failed", str(error), event.id) if error else _sse("done", event.result, event.id)
@@ -315,7 +322,7 @@ def record_battle(
         for side in SIDES:
             version_id, text, sampling = answers[side]
             responses[side] = writer.response(
-                prompt, text, source=f"model:{versions[version_id].name}", sampling=sampling
+                prompt, clean_text(text), source=f"model:{versions[version_id].name}", sampling=sampling
             )
         a, b = (responses["left"], responses["right"]) if a_on_left else (responses["right"], responses["left"])
         item = writer.item(prompt, a, b)

@@ -83,11 +83,11 @@ def battle(request: HtmxRequest, slug: str, battle_id: int) -> HttpResponse:
 @require_GET
 def stream(request: HtmxRequest, slug: str, battle_id: int, side: str) -> StreamingHttpResponse:
     project = get_project_for_user(request.user, slug)
-    arena.get_battle(project, request.user, battle_id)
+    battle = arena.get_battle(project, request.user, battle_id)
     if side not in arena.SIDES:
         raise Http404("No such side")
     after = request.headers.get("Last-Event-ID", "")
-    events = arena.sse_events(battle_id, side, after=after if _EVENT_ID.match(after) else "")
+    events = arena.sse_events(battle, side, after=after if _EVENT_ID.match(after) else "")
     response = StreamingHttpResponse(events, content_type="text/event-stream; charset=utf-8")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once

@@ -16,24 +16,23 @@ from typing import Any
 from celery import shared_task
 
 from training import arena, jobs, streams
+from training.models import Job
 from workers.jobs import heartbeat
 
 
-def run_side(
-    battle_id: int, contender: arena.Contender, sampling: dict[str, Any]
-) -> tuple[int, str, dict[str, Any], int]:
+def run_side(battle: Job, contender: arena.Contender, sampling: dict[str, Any]) -> tuple[int, str, dict[str, Any], int]:
     """Generate and stream one side; (version id, text, sampling recorded, tokens)."""
     from training.ml import generate
     from training.ml.sampling import Sampling
 
     settings = Sampling.from_dict(sampling)
-    sid = arena.stream_id(battle_id, contender.side)
+    sid = arena.stream_id(battle, contender.side)
     with generate.stream(contender.prompt, settings, base=contender.base, adapters=contender.adapters) as stream:
         for piece in stream:
-            streams.publish(sid, piece)
+            streams.publish(sid, arena.clean_text(piece))
         completion = stream.completion
     assert completion is not None
-    return contender.version_id, completion.text, settings.to_dict(), completion.tokens
+    return contender.version_id, arena.clean_text(completion.text), settings.to_dict(), completion.tokens
 
 
 @shared_task(bind=True, name="workers.arena.run_battle", acks_late=True)
@@ -41,7 +40,8 @@ def run_battle(
     self: Any, battle_id: int, prompt_id: int, left_id: int, right_id: int, a_on_left: bool, sampling: dict[str, Any]
 ) -> str:
     """Generate, stream and record battle `battle_id` (a Job of kind GENERATE)."""
-    if jobs.claim(battle_id, worker=str(self.request.hostname)) is None:
+    battle = jobs.claim(battle_id, worker=str(self.request.hostname))
+    if battle is None:
         return "skipped"
     try:
         with heartbeat(battle_id):
@@ -49,7 +49,7 @@ def run_battle(
             seeds = {"left": sampling.get("seed", 0), "right": sampling.get("seed", 0) + 1}
             with ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"arena-{battle_id}") as pool:
                 futures = {
-                    c.side: pool.submit(run_side, battle_id, c, {**sampling, "seed": seeds[c.side]}) for c in contenders
+                    c.side: pool.submit(run_side, battle, c, {**sampling, "seed": seeds[c.side]}) for c in contenders
                 }
                 results = {side: future.result() for side, future in futures.items()}
             arena.record_battle(
@@ -59,9 +59,9 @@ def run_battle(
         jobs.fail(battle_id, traceback.format_exc())
         for side in arena.SIDES:
             streams.done(
-                arena.stream_id(battle_id, side), {"error": f"Generation failed: {type(exc).__name__}: {exc}"[:500]}
+                arena.stream_id(battle, side), {"error": f"Generation failed: {type(exc).__name__}: {exc}"[:500]}
             )
         return "failed"
     for side, result in results.items():
-        streams.done(arena.stream_id(battle_id, side), {"tokens": result[3]})
+        streams.done(arena.stream_id(battle, side), {"tokens": result[3]})
     return "succeeded"

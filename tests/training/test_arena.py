@@ -6,6 +6,7 @@ import random
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from labeling.models import Assignment, Judgment, Membership
 from labeling.services import lease_next_item
@@ -76,7 +77,7 @@ def test_recording_makes_an_item_outside_the_queue_linked_to_both_versions(
     project, member, make_user, sent, django_capture_on_commit_callbacks
 ):
     battle = _start(project, member, sent, django_capture_on_commit_callbacks, prompt_id=project.prompts.first().pk)
-    item, k = _record(battle, a_on_left=False)
+    item, k = _record(battle, a_on_left=False, texts=("left\x00 answer", "right answer"))
     assert item.in_queue is False
     assert {g.model_version_id for g in Generation.objects.filter(job=battle)} == {k["left_id"], k["right_id"]}
     assert item.response_a.text == "right answer" and item.response_b.text == "left answer"  # a was on the right
@@ -166,7 +167,7 @@ def test_the_event_stream_escapes_model_output_and_ends_with_done(
 ):
     settings.REDIS_URL, settings.VAR_DIR = "", tmp_path  # the embedded default's file streams
     battle = _start(project, member, sent, django_capture_on_commit_callbacks, prompt_text="hi")
-    sid = arena.stream_id(battle.pk, "left")
+    sid = arena.stream_id(battle, "left")
     streams.publish(sid, '<script>alert("x")</script>\nline two')
     streams.done(sid, {"tokens": 7})
     client.force_login(member)
@@ -186,5 +187,5 @@ def test_the_event_stream_escapes_model_output_and_ends_with_done(
 
 def test_a_stream_nobody_writes_to_tells_the_page_no_worker_answers(settings, tmp_path):
     settings.REDIS_URL, settings.VAR_DIR = "", tmp_path
-    body = "".join(arena.sse_events(123456, "right", timeout=0.2))
+    body = "".join(arena.sse_events(Job(pk=123456, created_at=timezone.now()), "right", timeout=0.2))
     assert "event: failed" in body and "worker" in body
