@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.http import HttpRequest
 
 from labeling.models import (
     Assignment,
@@ -76,10 +77,10 @@ class DatasetSnapshotAdmin(admin.ModelAdmin):
     list_filter = ["format", "file_type", "project"]
     search_fields = ["sha256"]
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: DatasetSnapshot | None = None) -> bool:
         return False
 
 

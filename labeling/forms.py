@@ -1,3 +1,5 @@
+from typing import Any
+
 from django import forms
 
 from labeling.models import Membership, Project
@@ -34,7 +36,7 @@ class ProjectForm(forms.ModelForm):
 class ProjectCreateForm(ProjectForm):
     """The new-project form: the slug may be left empty, then it is made from the name."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["slug"].required = False
         self.fields["slug"].help_text = "Used in addresses; filled in from the name when left empty."
@@ -66,10 +68,12 @@ class MemberAddForm(forms.Form):
     username = forms.CharField(max_length=150)
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.ANNOTATOR)
 
-    def __init__(self, *args, offer_admin: bool = True, **kwargs):
+    def __init__(self, *args: Any, offer_admin: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        role = self.fields["role"]
+        assert isinstance(role, forms.ChoiceField)
         if not offer_admin:  # only an admin grants it (services.add_member refuses it with the reason)
-            self.fields["role"].choices = [c for c in Membership.Role.choices if c[0] != Membership.Role.ADMIN]
+            role.choices = [c for c in Membership.Role.choices if c[0] != Membership.Role.ADMIN]
 
 
 class MemberRoleForm(forms.Form):

@@ -1,6 +1,7 @@
 """The annotation domain: projects, prompts, responses, items, leases and judgments."""
 
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -28,6 +29,13 @@ class Project(models.Model):
     ask_rationale = models.BooleanField(default=False, help_text="Ask for a short written reason.")
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    # Not columns: the dashboard's counts, set on the rows that selectors.research_projects returns.
+    n_items: int
+    n_complete: int
+    n_judgments: int
+    n_imported: int
+    n_skips: int
 
     class Meta:
         ordering = ["name"]
@@ -266,7 +274,7 @@ class DatasetSnapshot(models.Model):
     def __str__(self) -> str:
         return f"{self.project} {self.format}.{self.file_type} ({self.sha256[:12]})"
 
-    def save(self, *args, **kwargs):
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None and not self._state.adding:
             raise ValueError("A dataset snapshot is immutable; make a new one instead")
         super().save(*args, **kwargs)

@@ -3,7 +3,7 @@
 import logging
 import time
 
-from django.contrib.auth.models import User
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
@@ -18,7 +18,7 @@ RESEARCH_ROLES = (Membership.Role.RESEARCHER, Membership.Role.ADMIN)
 logger = logging.getLogger(__name__)
 
 
-def is_researcher(user) -> bool:
+def is_researcher(user: User | AnonymousUser) -> bool:
     """May see the dashboard and create projects."""
     return user.is_authenticated and (
         user.is_superuser
@@ -27,13 +27,15 @@ def is_researcher(user) -> bool:
     )
 
 
-def get_project_for_user(user, slug: str, *, research: bool = False) -> Project:
+def get_project_for_user(user: User | AnonymousUser, slug: str, *, research: bool = False) -> Project:
     """The project `slug` if `user` may see it: 404 when not a member, 403 when the role is too low.
 
     A project the user is not a member of answers exactly as one that does not exist (404 "No such
     project"), so its slug gives nothing away. An annotator on a research page gets 403 with the
     reason. One query: the project with the user's role on it.
     """
+    if isinstance(user, AnonymousUser):  # sees no project (login_required sends them to log in first)
+        raise Http404("No such project")
     role = Membership.objects.filter(project=OuterRef("pk"), user_id=user.pk).values("role")[:1]
     project = Project.objects.filter(slug=slug).annotate(member_role=Subquery(role)).first()
     if project is None:
@@ -158,18 +160,18 @@ def project_skip_counts(project: Project) -> dict:
     return {"total": sum(n for _, n in rows), "by_reason": rows}
 
 
-def research_projects(user) -> list[Project]:
+def research_projects(user: User) -> list[Project]:
     """Projects on the researcher's dashboard, with their counts (a fixed number of queries).
 
     n_complete counts items with at least k judgments of any source: labels imported with the data
     count as well as the annotators'. (Only the annotators' count fills their queues.)
     """
-    projects = (
+    visible = (
         Project.objects.all()
         if user.is_superuser
         else Project.objects.filter(memberships__user=user, memberships__role__in=RESEARCH_ROLES)
     )
-    projects = list(projects.order_by("name"))
+    projects = list(visible.order_by("name"))
     ids = [p.pk for p in projects]
     items = dict(Item.objects.filter(project__in=ids).values_list("project").annotate(n=Count("id")).order_by())
     complete = dict(
@@ -196,8 +198,9 @@ def research_projects(user) -> list[Project]:
     for p in projects:
         p.n_items = items.get(p.pk, 0)
         p.n_complete = complete.get(p.pk, 0)
-        p.n_judgments = judgments.get(p.pk, {}).get("n", 0)
-        p.n_imported = judgments.get(p.pk, {}).get("imported", 0)
+        row = judgments.get(p.pk)
+        p.n_judgments = row["n"] if row else 0
+        p.n_imported = row["imported"] if row else 0
         p.n_skips = skips.get(p.pk, 0)
     return projects
 
@@ -280,7 +283,7 @@ def judgment_page(project: Project, *, after: int = 0, limit: int = 100) -> dict
     return {"items": items, "next": rows[-1]["id"] if more else None}
 
 
-def assignment_for_item(user, project: Project, item_id: int) -> Assignment | None:
+def assignment_for_item(user: User, project: Project, item_id: int) -> Assignment | None:
     """The user's assignment on item `item_id` of `project` (any state), with its project; None if none."""
     assignment = Assignment.objects.filter(project=project, annotator_id=user.pk, item_id=item_id).first()
     if assignment is not None:

@@ -12,6 +12,7 @@ import random
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -355,7 +356,7 @@ def new_client_token() -> str:
     return uuid.uuid4().hex
 
 
-def create_project(*, creator, **fields) -> Project:
+def create_project(*, creator: User, **fields: Any) -> Project:
     """A new project; its creator becomes its admin.
 
     The fields are validated as the model declares them (lengths, slug characters, k in 1..50, a
@@ -386,7 +387,7 @@ def _check_role(role: str) -> str:
     return role
 
 
-def _require_manager(project: Project, actor, *, touches_admin: bool) -> None:
+def _require_manager(project: Project, actor: User | None, *, touches_admin: bool) -> None:
     """Admins and researchers manage members; only an admin grants, changes or removes the admin role.
 
     `actor` None is the command line, which may do anything (it runs with the server's rights).
@@ -418,7 +419,9 @@ def _other_admins(project: Project, membership: Membership) -> int:
     return Membership.objects.filter(project=project, role=Membership.Role.ADMIN).exclude(pk=membership.pk).count()
 
 
-def add_member(project: Project, username: str, role: str = Membership.Role.ANNOTATOR, *, actor=None) -> Membership:
+def add_member(
+    project: Project, username: str, role: str = Membership.Role.ANNOTATOR, *, actor: User | None = None
+) -> Membership:
     """Add the existing user `username` to `project` with `role`."""
     from django.contrib.auth import get_user_model
 
@@ -437,7 +440,7 @@ def add_member(project: Project, username: str, role: str = Membership.Role.ANNO
         return Membership.objects.create(project=project, user=user, role=role)
 
 
-def set_role(project: Project, username: str, role: str, *, actor=None) -> Membership:
+def set_role(project: Project, username: str, role: str, *, actor: User | None = None) -> Membership:
     """Give member `username` the role `role`; the project keeps at least one admin."""
     _check_role(role)
     with transaction.atomic():
@@ -457,7 +460,7 @@ def set_role(project: Project, username: str, role: str, *, actor=None) -> Membe
     return membership
 
 
-def remove_member(project: Project, username: str, *, actor=None) -> None:
+def remove_member(project: Project, username: str, *, actor: User | None = None) -> None:
     """Take `username` off the project (their judgments stay); the project keeps at least one admin."""
     with transaction.atomic():
         _lock_memberships(project)
@@ -468,7 +471,7 @@ def remove_member(project: Project, username: str, *, actor=None) -> None:
         membership.delete()
 
 
-def update_project_settings(project: Project, **fields) -> Project:
+def update_project_settings(project: Project, **fields: Any) -> Project:
     """Save edited settings and guidelines (validated by ProjectSettingsForm) in one transaction."""
     with transaction.atomic():
         for name, value in fields.items():

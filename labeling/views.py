@@ -6,14 +6,12 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import escape, format_html
 from django.views.decorators.http import require_POST
-from django_htmx.middleware import HtmxDetails
 
 from labeling import selectors, services
 from labeling.forms import (
@@ -25,15 +23,12 @@ from labeling.forms import (
     SkipForm,
 )
 from labeling.models import Judgment, Membership, Project
+from webapp.http import SignedInRequest
 
 logger = logging.getLogger(__name__)
 
 
-class AnnotatorRequest(HttpRequest):
-    """What the annotation views see: a logged-in user (login_required) and django-htmx's details."""
-
-    user: User
-    htmx: HtmxDetails
+AnnotatorRequest = SignedInRequest  # what the views behind login_required see
 
 
 # One key per reason; "s" stays the plain "skip, unsure".
@@ -193,13 +188,13 @@ def revisit_skipped(request: AnnotatorRequest, slug: str) -> HttpResponse:
 
 
 @login_required
-def guidelines(request, slug):
+def guidelines(request: AnnotatorRequest, slug: str) -> HttpResponse:
     project = selectors.get_project_for_user(request.user, slug)
     return render(request, "labeling/guidelines.html", {"project": project})
 
 
 @login_required
-def dashboard(request):
+def dashboard(request: AnnotatorRequest) -> HttpResponse:
     if not selectors.is_researcher(request.user):
         raise PermissionDenied(
             "The dashboard is for researchers: you are not a researcher on any project. Your items are in your queue."
@@ -207,8 +202,16 @@ def dashboard(request):
     return render(request, "labeling/dashboard.html", {"projects": selectors.research_projects(request.user)})
 
 
-def _project_page(request, project, *, settings_form=None, member_form=None, status: int = 200):
-    can_manage_admins = request.user.is_superuser or project.member_role == Membership.Role.ADMIN
+def _project_page(
+    request: AnnotatorRequest,
+    project: Project,
+    *,
+    settings_form: ProjectSettingsForm | None = None,
+    member_form: MemberAddForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    # member_role: the viewer's role, annotated on the project by selectors.get_project_for_user
+    can_manage_admins = request.user.is_superuser or getattr(project, "member_role", None) == Membership.Role.ADMIN
     context = {
         "project": project,
         "stats": selectors.project_stats(project),
@@ -221,13 +224,13 @@ def _project_page(request, project, *, settings_form=None, member_form=None, sta
 
 
 @login_required
-def project_detail(request, slug):
+def project_detail(request: AnnotatorRequest, slug: str) -> HttpResponse:
     project = selectors.get_project_for_user(request.user, slug, research=True)
     return _project_page(request, project)
 
 
 @login_required
-def project_create(request):
+def project_create(request: AnnotatorRequest) -> HttpResponse:
     if not selectors.is_researcher(request.user):
         raise PermissionDenied(
             "Only researchers may create projects: you are not a researcher on any project. "
@@ -242,7 +245,7 @@ def project_create(request):
 
 @login_required
 @require_POST
-def project_settings(request, slug):
+def project_settings(request: AnnotatorRequest, slug: str) -> HttpResponse:
     project = selectors.get_project_for_user(request.user, slug, research=True)
     form = ProjectSettingsForm(request.POST, instance=copy.copy(project))  # the page keeps showing what is saved
     if not form.is_valid():
@@ -254,7 +257,7 @@ def project_settings(request, slug):
 
 @login_required
 @require_POST
-def member_add(request, slug):
+def member_add(request: AnnotatorRequest, slug: str) -> HttpResponse:
     project = selectors.get_project_for_user(request.user, slug, research=True)
     form = MemberAddForm(request.POST)
     if form.is_valid():
@@ -272,7 +275,7 @@ def member_add(request, slug):
 
 @login_required
 @require_POST
-def member_role(request, slug, username):
+def member_role(request: AnnotatorRequest, slug: str, username: str) -> HttpResponse:
     project = selectors.get_project_for_user(request.user, slug, research=True)
     form = MemberRoleForm(request.POST)
     try:
@@ -288,7 +291,7 @@ def member_role(request, slug, username):
 
 @login_required
 @require_POST
-def member_remove(request, slug, username):
+def member_remove(request: AnnotatorRequest, slug: str, username: str) -> HttpResponse:
     project = selectors.get_project_for_user(request.user, slug, research=True)
     try:
         services.remove_member(project, username, actor=request.user)

@@ -10,33 +10,43 @@ Endpoints parse input, call one service or selector, and return.
 """
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as InvalidFields
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.db.models import QuerySet
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from ninja import Field, File, Form, NinjaAPI, Query, Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as InvalidRequest
 from ninja.files import UploadedFile
+from ninja.openapi.schema import OpenAPISchema
 from ninja.parser import Parser
 from ninja.security import HttpBearer
 
 from labeling import selectors, services
 from labeling.data import downloads, exporters, formats, imports
 from labeling.data.snapshots import create_snapshot as freeze
-from labeling.models import DatasetSnapshot, Judgment, Project
+from labeling.models import DatasetSnapshot, ImportBatch, Judgment, Membership, Project
 from labeling.selectors import get_project_for_user, is_researcher, research_projects
 from training import algorithms
 from training import jobs as training_jobs
 from training import selectors as training_selectors
 from training import services as training_services
+from training.models import Job, ModelVersion
 from webapp.services import authenticate_token
 
 
+class ApiRequest(HttpRequest):
+    """A request TokenAuth let through: `user` is the token's user."""
+
+    user: User
+
+
 class TokenAuth(HttpBearer):
-    def authenticate(self, request, token):
+    def authenticate(self, request: HttpRequest, token: str) -> User | None:
         user = authenticate_token(token)  # None for an unknown, revoked or expired token: 401
         if user is not None:
             request.user = user
@@ -77,7 +87,9 @@ BAD_REQUEST = "A request the service refuses as a whole (a malformed file, an im
 
 
 class _Api(NinjaAPI):
-    def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: dict | None = None) -> dict:
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> OpenAPISchema:
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
         error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
         schema.setdefault("components", {}).setdefault("schemas", {}).setdefault("Error", Error.model_json_schema())
@@ -122,19 +134,19 @@ def _error(request: HttpRequest, status: int, message: str, field: str | None = 
 
 
 @api.exception_handler(PermissionDenied)
-def _forbidden(request, exc):
+def _forbidden(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
     return _error(request, 403, str(exc) or "Only the project's researchers may do this")
 
 
 @api.exception_handler(AuthenticationError)
-def _unauthenticated(request, exc):
+def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     return _error(
         request, 401, "A valid token is needed: Authorization: Bearer <token> (a revoked or expired one is refused)"
     )
 
 
 @api.exception_handler(HttpError)
-def _http_error(request, exc):
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):  # a body that is not a JSON object
         cause = exc.__cause__
         message = str(cause) if isinstance(cause, BodyNotAnObject) else "the body is not valid JSON"
@@ -143,11 +155,11 @@ def _http_error(request, exc):
 
 
 @api.exception_handler(Http404)
-def _not_found(request, exc):
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
     return _error(request, 404, str(exc) or "Not found")
 
 
-def _loc(loc) -> str:
+def _loc(loc: tuple[str | int, ...] | list[str | int]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "form", "file")]
     if len(parts) > 1 and parts[0] in ("data", "payload"):
         parts = parts[1:]
@@ -155,7 +167,7 @@ def _loc(loc) -> str:
 
 
 @api.exception_handler(InvalidRequest)
-def _invalid_request(request, exc):
+def _invalid_request(request: HttpRequest, exc: InvalidRequest) -> HttpResponse:
     """Input that does not parse (ninja/pydantic): 422 naming the first field at fault."""
     first = exc.errors[0] if exc.errors else {}
     field = _loc(first.get("loc", ()))
@@ -166,12 +178,12 @@ def _invalid_request(request, exc):
 
 
 @api.exception_handler(algorithms.ConfigError)
-def _bad_setting(request, exc):
+def _bad_setting(request: HttpRequest, exc: algorithms.ConfigError) -> HttpResponse:
     return _error(request, 422, str(exc), exc.field)
 
 
 @api.exception_handler(InvalidFields)
-def _invalid_fields(request, exc):
+def _invalid_fields(request: HttpRequest, exc: InvalidFields) -> HttpResponse:
     """A service's model validation (full_clean): 422 naming the first field."""
     errors = getattr(exc, "message_dict", None) or {"body": exc.messages}
     field, messages = next(iter(errors.items()))
@@ -179,32 +191,32 @@ def _invalid_fields(request, exc):
     return _error(request, 422, f"{field}: {' '.join(messages)}", field)
 
 
-def not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     """Any other path under /api/ (see webapp/urls.py): a JSON 404, as the API's own."""
     return JsonResponse({"detail": "No such API endpoint; the endpoints are listed in /api/openapi.json"}, status=404)
 
 
 @api.exception_handler(imports.UploadNotFound)
-def _no_upload(request, exc):
+def _no_upload(request: HttpRequest, exc: imports.UploadNotFound) -> HttpResponse:
     return _error(request, 404, str(exc))
 
 
 @api.exception_handler(imports.ImportFailed)
-def _bad_import(request, exc):
+def _bad_import(request: HttpRequest, exc: imports.ImportFailed) -> HttpResponse:
     return _error(request, 400, str(exc))
 
 
 @api.exception_handler(exporters.ExportError)
-def _bad_export(request, exc):
+def _bad_export(request: HttpRequest, exc: exporters.ExportError) -> HttpResponse:
     return _error(request, 400, str(exc))
 
 
-def _researcher(request) -> None:
+def _researcher(request: ApiRequest) -> None:
     if not is_researcher(request.user):
         raise PermissionDenied("The API is for researchers")
 
 
-def _project(request, slug: str) -> Project:
+def _project(request: ApiRequest, slug: str) -> Project:
     return get_project_for_user(request.user, slug, research=True)
 
 
@@ -311,13 +323,13 @@ ERRORS = {400: Error, 403: Error, 404: Error}
 
 
 @api.get("/projects", response={200: list[ProjectOut], 403: Error}, tags=["projects"])
-def list_projects(request):
+def list_projects(request: ApiRequest) -> list[Project]:
     _researcher(request)
     return research_projects(request.user)
 
 
 @api.post("/projects", response={201: ProjectOut, 403: Error, 422: Error}, tags=["projects"])
-def create_project(request, data: ProjectIn):
+def create_project(request: ApiRequest, data: ProjectIn) -> tuple[int, Project]:
     """A new project; you become its admin. (422 names the field: a taken or malformed slug, a name
     too long, k outside 1..50; 403 for annotators.)"""
     _researcher(request)
@@ -325,7 +337,7 @@ def create_project(request, data: ProjectIn):
 
 
 @api.get("/projects/{slug}", response={200: ProjectCounts, **ERRORS}, tags=["projects"])
-def project_counts(request, slug: str):
+def project_counts(request: ApiRequest, slug: str) -> dict:
     return selectors.project_counts(_project(request, slug))
 
 
@@ -334,13 +346,13 @@ def project_counts(request, slug: str):
 
 @api.post("/projects/{slug}/imports", response={200: ImportOut, **ERRORS}, tags=["imports"])
 def import_file(
-    request,
+    request: ApiRequest,
     slug: str,
     file: File[UploadedFile],
     format: Form[Literal[formats.names()]],  # type: ignore[valid-type]  # the import format table
     map: Form[str] = "",
     skip_invalid: Form[bool] = False,
-):
+) -> dict:
     """Upload and import a file in one go (`map`: TARGET=COLUMN pairs, comma- or newline-separated)."""
     project = _project(request, slug)
     result = imports.import_upload(
@@ -355,7 +367,7 @@ def import_file(
 
 
 @api.get("/projects/{slug}/imports", response={200: list[ImportBatchOut], **ERRORS}, tags=["imports"])
-def list_imports(request, slug: str):
+def list_imports(request: ApiRequest, slug: str) -> QuerySet[ImportBatch]:
     return _project(request, slug).import_batches.all()
 
 
@@ -363,38 +375,38 @@ def list_imports(request, slug: str):
 
 
 @api.post("/projects/{slug}/exports", response={200: None, **ERRORS}, tags=["exports"])
-def export_file(request, slug: str, data: ExportIn):
+def export_file(request: ApiRequest, slug: str, data: ExportIn) -> FileResponse:
     """The export as a file download (headers X-Rows and X-Sha256 describe it)."""
     project = _project(request, slug)
     return downloads.export_download(project, exporters.ExportSpec(**data.dict()))
 
 
 @api.post("/projects/{slug}/snapshots", response={201: SnapshotOut}, tags=["snapshots"])
-def create_snapshot(request, slug: str, data: ExportIn):
+def create_snapshot(request: ApiRequest, slug: str, data: ExportIn) -> dict:
     """Freeze an export as an immutable snapshot. (Answers 400 for an impossible spec, 403, 404.)"""
     project = _project(request, slug)
     return _snapshot_out(freeze(project, exporters.ExportSpec(**data.dict()), user=request.user))
 
 
 @api.get("/projects/{slug}/snapshots", response={200: list[SnapshotOut], **ERRORS}, tags=["snapshots"])
-def list_snapshots(request, slug: str):
+def list_snapshots(request: ApiRequest, slug: str) -> list[dict]:
     project = _project(request, slug)
     return [_snapshot_out(s) for s in DatasetSnapshot.objects.filter(project=project).select_related("project")]
 
 
-def _snapshot(request, snapshot_id: int) -> DatasetSnapshot:
+def _snapshot(request: ApiRequest, snapshot_id: int) -> DatasetSnapshot:
     snapshot = get_object_or_404(DatasetSnapshot.objects.select_related("project"), pk=snapshot_id)
     _project(request, snapshot.project.slug)
     return snapshot
 
 
 @api.get("/snapshots/{snapshot_id}", response={200: SnapshotOut, **ERRORS}, tags=["snapshots"])
-def get_snapshot(request, snapshot_id: int):
+def get_snapshot(request: ApiRequest, snapshot_id: int) -> dict:
     return _snapshot_out(_snapshot(request, snapshot_id))
 
 
 @api.get("/snapshots/{snapshot_id}/download", response={200: None, **ERRORS}, tags=["snapshots"])
-def download_snapshot(request, snapshot_id: int):
+def download_snapshot(request: ApiRequest, snapshot_id: int) -> FileResponse:
     return downloads.snapshot_download(_snapshot(request, snapshot_id))
 
 
@@ -423,23 +435,23 @@ MEMBER_ERRORS = {400: Error, 401: Error, 403: Error, 404: Error, 422: InvalidInp
 
 
 @api.exception_handler(services.MembershipError)
-def _bad_member_change(request, exc):
+def _bad_member_change(request: HttpRequest, exc: services.MembershipError) -> HttpResponse:
     return api.create_response(request, {"detail": str(exc)}, status=400)
 
 
-def _member_out(membership) -> dict:
+def _member_out(membership: Membership) -> dict:
     return {"username": membership.user.username, "role": membership.role}
 
 
 @api.get("/projects/{slug}/members", response={200: list[MemberOut], **MEMBER_ERRORS}, tags=["members"])
-def list_members(request, slug: str):
+def list_members(request: ApiRequest, slug: str) -> list[dict]:
     """The project's members and roles. (403 for annotators, 404 for a project you are not a member of.)"""
     project = _project(request, slug)
     return [_member_out(m) for m in project.memberships.select_related("user").order_by("user__username")]
 
 
 @api.post("/projects/{slug}/members", response={201: MemberOut, **MEMBER_ERRORS}, tags=["members"])
-def add_member(request, slug: str, data: MemberIn):
+def add_member(request: ApiRequest, slug: str, data: MemberIn) -> tuple[int, dict]:
     """Add an existing user with a role. 400: no such user, or already a member (change a role with PUT);
     403: an annotator, or a researcher granting the admin role; 404: not your project."""
     project = _project(request, slug)
@@ -447,7 +459,7 @@ def add_member(request, slug: str, data: MemberIn):
 
 
 @api.put("/projects/{slug}/members/{username}", response={200: MemberOut, **MEMBER_ERRORS}, tags=["members"])
-def set_member_role(request, slug: str, username: str, data: RoleIn):
+def set_member_role(request: ApiRequest, slug: str, username: str, data: RoleIn) -> dict:
     """Change a member's role. 400: not a member, or the project's only admin would be demoted;
     403: an annotator, or a researcher changing an admin's role; 404: not your project."""
     project = _project(request, slug)
@@ -455,7 +467,7 @@ def set_member_role(request, slug: str, username: str, data: RoleIn):
 
 
 @api.delete("/projects/{slug}/members/{username}", response={204: None, **MEMBER_ERRORS}, tags=["members"])
-def remove_member(request, slug: str, username: str):
+def remove_member(request: ApiRequest, slug: str, username: str) -> tuple[int, None]:
     """Take a member off the project (their judgments stay). 400: not a member, or the only admin;
     403: an annotator, or a researcher removing an admin; 404: not your project."""
     project = _project(request, slug)
@@ -512,10 +524,10 @@ class ModelDetail(ModelOut):
     lineage: list[LineageStep]
 
 
-def _model_out(model) -> dict:
+def _model_out(model: ModelVersion) -> dict:
     return {
         "id": model.pk,
-        "project": model.project.slug if model.project_id else None,
+        "project": model.project.slug if model.project is not None else None,
         "name": model.name,
         "kind": model.kind,
         "base": model.base,
@@ -542,14 +554,14 @@ def _lineage_step(step: dict) -> dict:
 
 
 @api.get("/projects/{slug}/models", response={200: list[ModelOut], **DOCUMENTED}, tags=["models"])
-def list_models(request, slug: str):
+def list_models(request: ApiRequest, slug: str) -> list[dict]:
     """The project's model versions, newest first."""
     project = _project(request, slug)
     return [_model_out(m) for m in training_selectors.models_for(request.user).filter(project_id=project.pk)]
 
 
 @api.post("/projects/{slug}/models", response={201: ModelOut, **DOCUMENTED}, tags=["models"])
-def register_model(request, slug: str, data: ModelIn):
+def register_model(request: ApiRequest, slug: str, data: ModelIn) -> tuple[int, dict]:
     """Register a model in the project. Never overwrites: 422 names the field for a name already used in
     the project, a base that is neither a hub id nor a directory under the model roots, a bad adapter."""
     project = _project(request, slug)
@@ -562,7 +574,7 @@ def register_model(request, slug: str, data: ModelIn):
 
 
 @api.get("/models/{model_id}", response={200: ModelDetail, **DOCUMENTED}, tags=["models"])
-def get_model(request, model_id: int):
+def get_model(request: ApiRequest, model_id: int) -> dict:
     """A model of one of your projects, with its lineage: the model, its parent, ... each with the job and
     snapshot that made it. 404 for a model of a project you do not research."""
     _researcher(request)
@@ -607,7 +619,7 @@ class JudgmentStored(JudgmentOut):
 
 
 @api.get("/projects/{slug}/judgments", response={200: JudgmentPage, **DOCUMENTED}, tags=["judgments"])
-def list_judgments(request, slug: str, after: Query[int] = 0, limit: Query[int] = 100):
+def list_judgments(request: ApiRequest, slug: str, after: Query[int] = 0, limit: Query[int] = 100) -> dict:
     """The project's judgments in id order, a page at a time (`after`: the previous page's `next`;
     `limit` 1..1000). For the project's researchers."""
     if not 0 <= after <= 2**62:
@@ -622,7 +634,7 @@ def list_judgments(request, slug: str, after: Query[int] = 0, limit: Query[int] 
     response={200: JudgmentStored, 201: JudgmentStored, 409: Error, **DOCUMENTED},
     tags=["judgments"],
 )
-def submit_judgment(request, slug: str, data: JudgmentIn):
+def submit_judgment(request: ApiRequest, slug: str, data: JudgmentIn) -> tuple[int, dict]:
     """Answer an item assigned to you (any member, annotators included), exactly as the annotation page
     does: 201 when stored, 200 with the stored answer when this client token (or your answer to the item)
     was stored before. 409: the item is not assigned to you (take it from your queue), you skipped it,
@@ -709,7 +721,7 @@ class QueueNext(Schema):
 
 
 @api.get("/queue", response={200: list[QueueProject], **DOCUMENTED}, tags=["queue"])
-def my_queue(request):
+def my_queue(request: ApiRequest) -> list[dict]:
     """Your projects with what is left for you."""
     return [
         {
@@ -725,7 +737,7 @@ def my_queue(request):
 
 
 @api.get("/projects/{slug}/queue", response={200: QueueNext, **DOCUMENTED}, tags=["queue"])
-def next_item(request, slug: str):
+def next_item(request: ApiRequest, slug: str) -> dict:
     """Your next item in the project, leased to you (the same one until you answer it or the lease ends),
     with its prompt and responses in the left/right order you should show. Answer it with
     POST /api/projects/{slug}/judgments."""
@@ -736,7 +748,9 @@ def next_item(request, slug: str):
     if assignment is not None:
         item = assignment.item
         first, second = (
-            (item.response_a, item.response_b) if assignment.a_on_left else (item.response_b, item.response_a)
+            (item.response_a, item.response_b)
+            if assignment.a_on_left or item.response_b is None  # a binary item has only response a
+            else (item.response_b, item.response_a)
         )
         first_value, second_value = ("a", "b") if assignment.a_on_left else ("b", "a")
         pairwise = project.is_pairwise
@@ -818,7 +832,7 @@ class JobResumed(JobOut):
     note: str = Field(description='Where the job continues: "... continue from step N" or "... restarts from step 0"')
 
 
-def _job_out(job) -> dict:
+def _job_out(job: Job) -> dict:
     eta = job.eta
     out = {
         "id": job.pk,
@@ -853,20 +867,24 @@ def _job_out(job) -> dict:
     return out
 
 
-def _job_for(request, job_id: int):
+def _job_for(request: ApiRequest, job_id: int) -> Job:
     _researcher(request)
     return training_selectors.get_job_for_user(request.user, job_id)
 
 
 @api.get("/projects/{slug}/jobs", response={200: list[JobOut], **DOCUMENTED}, tags=["jobs"])
-def list_jobs(request, slug: str):
+def list_jobs(request: ApiRequest, slug: str) -> list[dict]:
     """The project's jobs of every kind, newest first (at most 200)."""
     project = _project(request, slug)
     return [_job_out(job) for job in training_selectors.jobs_for(request.user).filter(project=project)[:200]]
 
 
+def _not_in_project(field: str, wanted: int, project: Project) -> InvalidFields:
+    return InvalidFields({field: [f"no {field.replace('_', ' ')} with id {wanted} in project {project.slug}"]})
+
+
 @api.post("/projects/{slug}/jobs", response={201: JobOut, **DOCUMENTED}, tags=["jobs"])
-def launch_job(request, slug: str, data: JobLaunchIn):
+def launch_job(request: ApiRequest, slug: str, data: JobLaunchIn) -> tuple[int, dict]:
     """Queue a training job: `algorithm` from `base_model` on `snapshot` (both of this project) with
     `settings` over the algorithm's defaults. 422 names the field at fault: an unknown algorithm, a model or
     snapshot not in the project, a snapshot of the wrong format, a setting unknown or out of bounds."""
@@ -874,13 +892,12 @@ def launch_job(request, slug: str, data: JobLaunchIn):
     base = training_selectors.project_model(project, data.base_model)
     snapshot = training_selectors.project_snapshot(project, data.snapshot)
     eval_snapshot = training_selectors.project_snapshot(project, data.eval_snapshot) if data.eval_snapshot else None
-    for field, found, wanted in [
-        ("base_model", base, data.base_model),
-        ("snapshot", snapshot, data.snapshot),
-        ("eval_snapshot", eval_snapshot, data.eval_snapshot),
-    ]:
-        if wanted and found is None:
-            raise InvalidFields({field: [f"no {field.replace('_', ' ')} with id {wanted} in project {project.slug}"]})
+    if base is None:
+        raise _not_in_project("base_model", data.base_model, project)
+    if snapshot is None:
+        raise _not_in_project("snapshot", data.snapshot, project)
+    if data.eval_snapshot and eval_snapshot is None:
+        raise _not_in_project("eval_snapshot", data.eval_snapshot, project)
     job = training_services.launch_job(
         algorithm=data.algorithm,
         base_model=base,
@@ -893,7 +910,7 @@ def launch_job(request, slug: str, data: JobLaunchIn):
 
 
 @api.get("/jobs/{job_id}", response={200: JobDetail, **DOCUMENTED}, tags=["jobs"])
-def get_job(request, job_id: int):
+def get_job(request: ApiRequest, job_id: int) -> dict:
     """A job of one of your projects: status, progress (step/total, ETA), its metrics by name (null for a
     NaN or infinite value), the log tail and, for a failed or cancelled job, what resuming would do."""
     job = _job_for(request, job_id)
@@ -907,7 +924,7 @@ def get_job(request, job_id: int):
 
 
 @api.post("/jobs/{job_id}/cancel", response={200: JobOut, **DOCUMENTED}, tags=["jobs"])
-def cancel_job(request, job_id: int):
+def cancel_job(request: ApiRequest, job_id: int) -> dict:
     """Cancel a job: a queued one at once, a running one at its next step (`cancel_requested` shows it).
     A job that has ended is left as it is."""
     job = _job_for(request, job_id)
@@ -916,7 +933,7 @@ def cancel_job(request, job_id: int):
 
 
 @api.post("/jobs/{job_id}/resume", response={200: JobResumed, 409: Error, **DOCUMENTED}, tags=["jobs"])
-def resume_job(request, job_id: int):
+def resume_job(request: ApiRequest, job_id: int) -> dict | tuple[int, dict]:
     """Queue a failed or cancelled job again; `note` says whether it continues from a checkpoint (and
     which step) or restarts from step 0. 409 for a job that is queued, running or succeeded."""
     job = _job_for(request, job_id)

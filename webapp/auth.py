@@ -1,10 +1,12 @@
 """Login throttling: django-axes' backend, for logins that come with a request."""
 
-from django.conf import settings
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from typing import Any
 
 from axes.backends import AxesStandaloneBackend
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 
 
 class LoginThrottleBackend(AxesStandaloneBackend):
@@ -13,8 +15,8 @@ class LoginThrottleBackend(AxesStandaloneBackend):
     throttle by: it is left to the next backend instead of raising, as Axes' own backend does."""
 
     def authenticate(
-        self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs
-    ):
+        self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs: Any
+    ) -> AbstractBaseUser | None:
         if request is None:
             return None
         return super().authenticate(request, username=username, password=password, **kwargs)

@@ -2,6 +2,7 @@
 settings.TRAINING_QUEUE (`gpu`: training jobs). training.jobs.queue_for says which kind of job goes where."""
 
 import os
+from typing import Any
 
 from celery import Celery
 
@@ -16,7 +17,7 @@ app.autodiscover_tasks(["workers"])
 
 
 @app.on_after_configure.connect
-def _periodic_tasks(sender, **kwargs):
+def _periodic_tasks(sender: Celery, **kwargs: Any) -> None:
     from django.conf import settings
 
     # beat (celery -B, or a separate `celery beat`) fails jobs whose worker stopped beating

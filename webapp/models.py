@@ -9,8 +9,11 @@ import secrets
 from datetime import datetime
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import models
 from django.utils import timezone
+
+NAME_MAX = 100
 
 
 def hash_token(token: str) -> str:
@@ -24,7 +27,7 @@ class ApiToken(models.Model):
         REVOKED = "revoked"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
-    name = models.CharField(max_length=100, blank=True)
+    name = models.CharField(max_length=NAME_MAX, blank=True)
     prefix = models.CharField(
         max_length=8, editable=False, help_text="The token's first characters, to tell tokens apart."
     )
@@ -52,7 +55,7 @@ class ApiToken(models.Model):
         return self.state() == self.State.ACTIVE
 
     @classmethod
-    def issue(cls, user, name: str = "", expires_at: datetime | None = None) -> tuple["ApiToken", str]:
+    def issue(cls, user: User, name: str = "", expires_at: datetime | None = None) -> tuple["ApiToken", str]:
         """A new token for `user`: returns the row and the secret, which is shown once and never stored."""
         secret = secrets.token_urlsafe(32)
         row = cls.objects.create(

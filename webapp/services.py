@@ -2,20 +2,21 @@
 
 from datetime import timedelta
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from webapp import models
 from webapp.models import ApiToken, hash_token
 
 MAX_EXPIRES_DAYS = 3650
-NAME_MAX = ApiToken._meta.get_field("name").max_length
+NAME_MAX = models.NAME_MAX
 
 
 @transaction.atomic
-def issue_token(user: AbstractBaseUser, name: str = "", expires_days: int | None = None) -> tuple[ApiToken, str]:
+def issue_token(user: User, name: str = "", expires_days: int | None = None) -> tuple[ApiToken, str]:
     """A new token for `user`, valid for `expires_days` days (None: until revoked).
 
     Returns the row and the secret; the secret is shown once and only its sha256 is stored.
@@ -38,7 +39,7 @@ def issue_token(user: AbstractBaseUser, name: str = "", expires_days: int | None
     return ApiToken.issue(user, name=name, expires_at=expires_at)
 
 
-def authenticate_token(secret: str) -> AbstractBaseUser | None:
+def authenticate_token(secret: str) -> User | None:
     """The active user a usable token belongs to, or None (unknown, revoked or expired token, inactive user)."""
     now = timezone.now()
     row = (
@@ -54,7 +55,7 @@ def authenticate_token(secret: str) -> AbstractBaseUser | None:
 
 
 @transaction.atomic
-def revoke_token(user: AbstractBaseUser, token_id: int) -> ApiToken:
+def revoke_token(user: User, token_id: int) -> ApiToken:
     """Revoke one of `user`'s tokens (idempotent). Raises ApiToken.DoesNotExist for anyone else's token."""
     row = ApiToken.objects.select_for_update().get(pk=token_id, user=user)
     if row.revoked_at is None:
@@ -63,7 +64,7 @@ def revoke_token(user: AbstractBaseUser, token_id: int) -> ApiToken:
     return row
 
 
-def revoke_tokens(user: AbstractBaseUser) -> int:
+def revoke_tokens(user: User) -> int:
     """Revoke every token of `user` that is not revoked yet; returns how many were revoked."""
     return revoke_selected(ApiToken.objects.filter(user=user))
 

@@ -4,11 +4,12 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from webapp import services
+from webapp.http import SignedInRequest
 from webapp.models import ApiToken
 
 
@@ -25,14 +26,14 @@ class TokenForm(forms.Form):
     )
 
 
-def _page(request: HttpRequest, form: TokenForm, secret: str | None = None, status: int = 200) -> HttpResponse:
+def _page(request: SignedInRequest, form: TokenForm, secret: str | None = None, status: int = 200) -> HttpResponse:
     tokens = ApiToken.objects.filter(user=request.user).order_by("-created_at")
     return render(request, "webapp/tokens.html", {"form": form, "tokens": tokens, "secret": secret}, status=status)
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def token_list(request: HttpRequest) -> HttpResponse:
+def token_list(request: SignedInRequest) -> HttpResponse:
     """GET: the user's tokens and a form; POST: issue a token and show its secret once (never stored)."""
     if request.method == "GET":
         return _page(request, TokenForm())
@@ -54,7 +55,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+def token_revoke(request: SignedInRequest, token_id: int) -> HttpResponse:
     try:
         row = services.revoke_token(request.user, token_id)
     except ApiToken.DoesNotExist:

@@ -15,6 +15,10 @@ a kept tie or both-bad outcome of a pair becomes two preference rows, one each w
 side preferred, as Bradley-Terry reads a tie), and in the unpaired format both completions
 true (tie) or both false (both bad).
 
+Categories: when any prompt of the project has a `category` in its metadata (the mapped import's
+`--map category=COLUMN`), preference, unpaired and prompts rows end with a `category` column (null
+for a prompt without one); a project without categories exports exactly the columns above.
+
 Form: `standard` (text prompt; completions as text) or `conversational` (prompt as a list of
 `{role, content}` messages, completions as a list with one assistant message); `auto` picks
 conversational when the project has conversation prompts.
@@ -37,14 +41,15 @@ import hmac
 import json
 import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from json.encoder import encode_basestring  # the C encoder for one string (ensure_ascii=False)
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import TextField
+from django.db.models import QuerySet, TextField
 from django.db.models.functions import Cast
 
 from labeling.data.rows import prompt_hash
@@ -65,7 +70,7 @@ class ExportError(Exception):
     """The export cannot be written as asked; nothing is left behind."""
 
 
-def _one_of(name: str, value, allowed) -> None:
+def _one_of(name: str, value: object, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ExportError(f"{name} must be one of {', '.join(map(str, allowed))}; got {value!r}")
 
@@ -84,7 +89,7 @@ class ExportSpec:
     from_pairs: bool = False
     source: str = "all"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _one_of("format", self.format, FORMATS)
         _one_of("file_type", self.file_type, FILE_TYPES)
         _one_of("policy", self.policy, POLICIES)
@@ -116,7 +121,7 @@ class ExportSpec:
         return dataclasses.asdict(self)
 
     @classmethod
-    def for_file(cls, path: Path | str, **options) -> ExportSpec:
+    def for_file(cls, path: Path | str, **options: Any) -> ExportSpec:
         """A spec whose file type comes from the output file's suffix."""
         suffix = Path(path).suffix.lower().lstrip(".")
         if suffix not in FILE_TYPES:
@@ -149,14 +154,24 @@ RAW_COLUMNS = [
 ]
 
 
-def _columns(spec: ExportSpec) -> list[tuple[str, str]]:
+def _columns(spec: ExportSpec, *, categories: bool = False) -> list[tuple[str, str]]:
     value = MESSAGES if spec.form == "conversational" else TEXT
-    return {
+    columns = {
         "preference": [("prompt", value), ("chosen", value), ("rejected", value)],
         "unpaired": [("prompt", value), ("completion", value), ("label", BOOL)],
         "prompts": [("prompt", value)],
         "raw": RAW_COLUMNS,
     }[spec.format]
+    return [*columns, ("category", OPTIONAL_TEXT)] if categories else columns
+
+
+def has_categories(project: Project, spec: ExportSpec) -> bool:
+    """Whether the export carries a `category` column: a prompt of the project has one (not for `raw`)."""
+    return spec.format != "raw" and Prompt.objects.filter(project=project, metadata__has_key="category").exists()
+
+
+def _category(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 class JsonlWriter:
@@ -175,7 +190,7 @@ class JsonlWriter:
         if self.all_text:
             self.lines.append(self.template % tuple(map(encode_basestring, row)))
         else:
-            self.lines.append(self.template % tuple([encode(v) for encode, v in zip(self.encoders, row)]))
+            self.lines.append(self.template % tuple([encode(v) for encode, v in zip(self.encoders, row, strict=True)]))
         if len(self.lines) >= 1000:
             self._flush()
 
@@ -232,8 +247,8 @@ class ParquetWriter:
     def _flush(self) -> None:
         if not self.rows:
             return
-        columns = list(zip(*self.rows))
-        arrays = [self.pa.array(column, type=f.type) for column, f in zip(columns, self.schema)]
+        columns = list(zip(*self.rows, strict=True))
+        arrays = [self.pa.array(column, type=f.type) for column, f in zip(columns, self.schema, strict=True)]
         self.writer.write_table(self.pa.Table.from_arrays(arrays, schema=self.schema), row_group_size=PARQUET_BATCH)
         self.rows.clear()
 
@@ -250,7 +265,7 @@ class ParquetWriter:
         self.writer.close()
 
 
-WRITERS = {"jsonl": JsonlWriter, "parquet": ParquetWriter}
+WRITERS: dict[str, type[JsonlWriter] | type[ParquetWriter]] = {"jsonl": JsonlWriter, "parquet": ParquetWriter}
 
 
 # --- rows ------------------------------------------------------------------------------------
@@ -276,25 +291,26 @@ class _Prompts:
         self.last_id: int | None = None
         self.last: tuple[bool, object] = (False, None)
 
-    def get(self, prompt_id: int, text: str, conversation, content_hash: str) -> tuple[bool, object]:
+    def get(
+        self, prompt_id: int, text: str, conversation: str | list[dict[str, Any]] | None, content_hash: str
+    ) -> tuple[bool, object]:
         """(kept by the split, the prompt as exported); remembers the last prompt (rows come grouped).
 
         `conversation` is None, a list of messages, or the same as JSON text."""
         if prompt_id != self.last_id:
             self.last_id = prompt_id
-            if isinstance(conversation, str):
-                conversation = json.loads(conversation)
-            self.last = (self.kept(text, conversation, content_hash), self._value(prompt_id, text, conversation))
+            messages = json.loads(conversation) if isinstance(conversation, str) else conversation
+            self.last = (self.kept(text, messages, content_hash), self._value(prompt_id, text, messages))
         return self.last
 
-    def kept(self, text, conversation, content_hash) -> bool:
+    def kept(self, text: str, conversation: list[dict[str, Any]] | None, content_hash: str) -> bool:
         if self.spec.test_size is None:
             return True  # `all`, or filtered in the query by the stored split
         if not content_hash:
             content_hash = prompt_hash(conversation if conversation is not None else text)
         return in_test_split(content_hash, self.spec.seed, self.spec.test_size) == (self.spec.split == "test")
 
-    def _value(self, prompt_id, text, conversation):
+    def _value(self, prompt_id: int, text: str, conversation: list[dict[str, Any]] | None) -> str | list[dict]:
         if self.conversational:  # rebuilt, so that keys come out in one order whatever the database kept
             turns = conversation if conversation is not None else [{"role": "user", "content": text}]
             return [{"role": turn.get("role"), "content": turn.get("content")} for turn in turns]
@@ -306,7 +322,7 @@ class _Prompts:
             f"prompt {prompt_id} is a conversation of {len(conversation)} turns: export it in conversational form"
         )
 
-    def completion(self, text: str):
+    def completion(self, text: str) -> str | list[dict[str, str]]:
         return [{"role": "assistant", "content": text}] if self.conversational else text
 
 
@@ -341,13 +357,13 @@ def _counted_choices(spec: ExportSpec) -> list[str]:
     return choices
 
 
-def _streamed(queryset):
+def _streamed(queryset: QuerySet[Any, Any]):
     """The rows, fetched CHUNK at a time; the cursor is closed on the way out, even on an error
     (while the export's transaction is still open)."""
     return contextlib.closing(queryset.iterator(chunk_size=CHUNK))
 
 
-def _grouped(rows) -> Iterator[tuple[tuple, list[str]]]:
+def _grouped(rows: Iterable[tuple]) -> Iterator[tuple[tuple, list[str]]]:
     """(the first row of an item, the choices of all its rows), for rows ordered by item."""
     first, choices = None, []
     for row in rows:
@@ -361,15 +377,13 @@ def _grouped(rows) -> Iterator[tuple[tuple, list[str]]]:
         yield first, choices
 
 
-def _items(project: Project, spec: ExportSpec, *, pairwise: bool | None):
-    """(prompts, prompt value, text a, text b or None, outcomes) per judged item kept by the split."""
+def _items(project: Project, spec: ExportSpec, *, pairwise: bool | None, categories: bool = False):
+    """(prompts, prompt value, text a, text b or None, outcomes, category) per judged item kept by the
+    split (category: None unless `categories`)."""
     judgments = _judgments(project, spec, choices=_counted_choices(spec))
     if pairwise is not None:
         judgments = judgments.filter(item__response_b__isnull=not pairwise)
-    rows = judgments.annotate(
-        # as text, decoded once per prompt here rather than by a converter on every row
-        conversation_json=Cast("item__prompt__conversation", TextField()),
-    ).values_list(
+    fields = [
         "item_id",
         "choice",
         "item__prompt_id",
@@ -378,56 +392,70 @@ def _items(project: Project, spec: ExportSpec, *, pairwise: bool | None):
         "item__prompt__content_hash",
         "item__response_a__text",
         "item__response_b__text",
-    )
+    ]
+    rows = judgments.annotate(
+        # as text, decoded once per prompt here rather than by a converter on every row
+        conversation_json=Cast("item__prompt__conversation", TextField()),
+    ).values_list(*fields, *(["item__prompt__metadata__category"] if categories else []))
     prompts = _Prompts(spec)
     policy = spec.policy
     with _streamed(rows) as rows:
-        for (_, _, prompt_id, text, conversation_json, content_hash, a, b), choices in _grouped(rows):
+        for row, choices in _grouped(rows):
+            _, _, prompt_id, text, conversation_json, content_hash, a, b = row[:8]
             kept, prompt = prompts.get(prompt_id, text, conversation_json, content_hash)
             if kept:
-                yield prompts, prompt, a, b, choices if len(choices) == 1 else _outcomes(choices, policy)
+                outcomes = choices if len(choices) == 1 else _outcomes(choices, policy)
+                yield prompts, prompt, a, b, outcomes, _category(row[8]) if categories else None
 
 
-def preference_rows(project: Project, spec: ExportSpec) -> Iterator[tuple]:
-    for prompts, prompt, a, b, outcomes in _items(project, spec, pairwise=True):
+def preference_rows(project: Project, spec: ExportSpec, *, categories: bool = False) -> Generator[tuple, None, None]:
+    extra: tuple = ()
+    for prompts, prompt, a, b, outcomes, category in _items(project, spec, pairwise=True, categories=categories):
         if prompts.conversational:
             a, b = prompts.completion(a), prompts.completion(b)
+        if categories:
+            extra = (category,)
         for outcome in outcomes:
             if outcome == "b":
-                yield prompt, b, a
+                yield prompt, b, a, *extra
             else:
-                yield prompt, a, b
+                yield prompt, a, b, *extra
                 if outcome in ("tie", "both_bad"):  # no side preferred: the pair both ways round
-                    yield prompt, b, a
+                    yield prompt, b, a, *extra
 
 
 PAIR_LABELS = {"a": (True, False), "b": (False, True), "tie": (True, True), "both_bad": (False, False)}
 
 
-def unpaired_rows(project: Project, spec: ExportSpec) -> Iterator[tuple]:
-    for prompts, prompt, a, b, outcomes in _items(project, spec, pairwise=None if spec.from_pairs else False):
+def unpaired_rows(project: Project, spec: ExportSpec, *, categories: bool = False) -> Generator[tuple, None, None]:
+    pairwise = None if spec.from_pairs else False
+    extra: tuple = ()
+    for prompts, prompt, a, b, outcomes, category in _items(project, spec, pairwise=pairwise, categories=categories):
+        if categories:
+            extra = (category,)
         for outcome in outcomes:
             if b is None:
-                yield prompt, prompts.completion(a), outcome == "up"
+                yield prompt, prompts.completion(a), outcome == "up", *extra
             else:
                 label_a, label_b = PAIR_LABELS[outcome]
-                yield prompt, prompts.completion(a), label_a
-                yield prompt, prompts.completion(b), label_b
+                yield prompt, prompts.completion(a), label_a, *extra
+                yield prompt, prompts.completion(b), label_b, *extra
 
 
-def prompt_rows(project: Project, spec: ExportSpec) -> Iterator[tuple]:
+def prompt_rows(project: Project, spec: ExportSpec, *, categories: bool = False) -> Generator[tuple, None, None]:
     queryset = Prompt.objects.filter(project=project)
     if spec.split != "all" and spec.test_size is None:
         queryset = queryset.filter(split=spec.split)
     prompts = _Prompts(spec)
-    with _streamed(queryset.order_by("id").values_list("id", "text", "conversation", "content_hash")) as rows:
-        for prompt_id, text, conversation, content_hash in rows:
-            kept, prompt = prompts.get(prompt_id, text, conversation, content_hash)
+    fields = ["id", "text", "conversation", "content_hash", *(["metadata__category"] if categories else [])]
+    with _streamed(queryset.order_by("id").values_list(*fields)) as rows:
+        for row in rows:
+            kept, prompt = prompts.get(*row[:4])
             if kept:
-                yield (prompt,)
+                yield (prompt, _category(row[4])) if categories else (prompt,)
 
 
-def raw_rows(project: Project, spec: ExportSpec) -> Iterator[tuple]:
+def raw_rows(project: Project, spec: ExportSpec, *, categories: bool = False) -> Generator[tuple, None, None]:
     prompts = _Prompts(spec)
     names: dict[str, str] = {}
     fields = (
@@ -467,7 +495,12 @@ def raw_rows(project: Project, spec: ExportSpec) -> Iterator[tuple]:
             )
 
 
-ROWS = {"preference": preference_rows, "unpaired": unpaired_rows, "prompts": prompt_rows, "raw": raw_rows}
+ROWS: dict[str, Callable[..., Generator[tuple, None, None]]] = {  # (project, spec, *, categories)
+    "preference": preference_rows,
+    "unpaired": unpaired_rows,
+    "prompts": prompt_rows,
+    "raw": raw_rows,
+}
 
 
 def resolve(project: Project, spec: ExportSpec) -> ExportSpec:
@@ -490,11 +523,12 @@ def export(project: Project, spec: ExportSpec, out: Path | str) -> ExportResult:
     out = Path(out)
     spec = resolve(project, spec)
     part = out.with_name(f".{out.name}.{os.getpid()}.part")
-    writer = WRITERS[spec.file_type](part, _columns(spec))
+    categories = has_categories(project, spec)
+    writer = WRITERS[spec.file_type](part, _columns(spec, categories=categories))
     rows = 0
     try:
         with _reading():
-            source = ROWS[spec.format](project, spec)
+            source = ROWS[spec.format](project, spec, categories=categories)
             try:
                 for row in source:
                     writer.write(row)

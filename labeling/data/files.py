@@ -16,7 +16,7 @@ import os
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from django.conf import settings
 
@@ -71,7 +71,7 @@ def _decode_file(data: bytes, name: str) -> str:
         raise _not_utf8(name, f"line {line}", data[line_start:], exc.start - line_start) from None
 
 
-def _read_limited(stream: IO[bytes], name: str) -> bytes:
+def _read_limited(stream: io.BufferedIOBase, name: str) -> bytes:
     limit = max_file_bytes()
     data = stream.read(limit + 1)
     if len(data) > limit:
@@ -98,7 +98,7 @@ def _too_big(name: str, where: str, size: int | None = None) -> ImportFailed:
     return ImportFailed(f"{name}: {where}: the row {size_text}over the limit of {max_row_bytes():,} bytes per row")
 
 
-def _open(path: Path, name: str) -> IO[bytes]:
+def _open(path: Path, name: str) -> io.BufferedIOBase:
     if name.lower().endswith(".gz"):
         return gzip.open(path, "rb")
     return open(path, "rb")

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth import models as auth
 from django.db import IntegrityError, transaction
 
 from labeling.data import formats
@@ -60,7 +60,7 @@ __all__ = [
 
 MAX_SKIPPED_KEPT = 1000
 PREVIEW_ROWS = 5
-User = AbstractBaseUser | AnonymousUser
+User = auth.User | auth.AnonymousUser  # the signed-in user, or request.user of an anonymous request
 
 
 class UploadNotFound(ImportFailed):
@@ -68,8 +68,13 @@ class UploadNotFound(ImportFailed):
 
 
 class Upload(Protocol):
-    name: str | None
-    size: int | None
+    """An uploaded file (Django's UploadedFile): read-only name and size, and its chunks."""
+
+    @property
+    def name(self) -> str | None: ...
+
+    @property
+    def size(self) -> int | None: ...
 
     def chunks(self) -> Any: ...
 
@@ -159,7 +164,7 @@ def file_sha256(path: Path) -> str:
 
 
 def ensure_project(
-    slug: str, *, kind: str | None = None, name: str | None = None, admin: AbstractBaseUser | None = None
+    slug: str, *, kind: str | None = None, name: str | None = None, admin: auth.User | None = None
 ) -> Project:
     """The project `slug`; one that does not exist yet is created with `admin` as its first admin
     (it needs one: a project without members is one nobody can open). `admin` of an existing project

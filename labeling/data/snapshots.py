@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 
 from labeling.data import exporters
 from labeling.models import DatasetSnapshot, Project
@@ -21,7 +21,7 @@ def snapshot_dir() -> Path:
 
 
 def create_snapshot(
-    project: Project, spec: exporters.ExportSpec, *, user: AbstractBaseUser | AnonymousUser | None = None
+    project: Project, spec: exporters.ExportSpec, *, user: User | AnonymousUser | None = None
 ) -> DatasetSnapshot:
     """Freeze an export of `project` as an immutable, content-addressed file plus its record.
 

@@ -12,7 +12,8 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -22,6 +23,7 @@ from labeling.data.rows import printable
 from labeling.data.snapshots import create_snapshot
 from labeling.models import DatasetSnapshot, Project
 from labeling.selectors import get_project_for_user
+from webapp.http import SignedInRequest
 
 CELL_CHARS = 300  # a cell of the preview shows this much of its value
 
@@ -103,7 +105,7 @@ def _turns(prompt: str | list[dict]) -> list[dict]:
     return [{"role": turn["role"], "content": _cell(turn["content"])} for turn in turns]
 
 
-def _preview_context(request: HttpRequest, project: Project, staged: StagedForm) -> dict:
+def _preview_context(request: SignedInRequest, project: Project, staged: StagedForm) -> dict:
     data = staged.cleaned_data
     file_name = imports.staged_name(data["token"], data["file_name"])
     context: dict[str, Any] = {"project": project, "form": staged, "file_name": file_name}
@@ -135,13 +137,13 @@ def _preview_context(request: HttpRequest, project: Project, staged: StagedForm)
     return context
 
 
-def _render_preview(request: HttpRequest, context: dict, status: int = 200) -> HttpResponse:
+def _render_preview(request: SignedInRequest, context: dict, status: int = 200) -> HttpResponse:
     template = "labeling/data/partials/preview.html" if request.htmx else "labeling/data/import.html"
     return render(request, template, context, status=status)
 
 
 def _upload_page(
-    request: HttpRequest, project: Project, upload: UploadForm, *, error: str = "", status: int = 200
+    request: SignedInRequest, project: Project, upload: UploadForm, *, error: str = "", status: int = 200
 ) -> HttpResponse:
     return render(
         request,
@@ -152,7 +154,7 @@ def _upload_page(
 
 
 @login_required
-def import_data(request: HttpRequest, slug: str) -> HttpResponse:
+def import_data(request: SignedInRequest, slug: str) -> HttpResponse:
     """GET: the upload form. POST a file: store it and preview it. POST a stored upload: preview it again."""
     project = get_project_for_user(request.user, slug, research=True)
     if request.method == "POST" and "token" in request.POST:
@@ -183,7 +185,7 @@ def import_data(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def import_confirm(request: HttpRequest, slug: str) -> HttpResponse:
+def import_confirm(request: SignedInRequest, slug: str) -> HttpResponse:
     project = get_project_for_user(request.user, slug, research=True)
     staged = StagedForm(request.POST)
     if not staged.is_valid():
@@ -212,7 +214,7 @@ def import_confirm(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
-def export_data(request: HttpRequest, slug: str) -> HttpResponse:
+def export_data(request: SignedInRequest, slug: str) -> HttpResponseBase:
     """GET: the export form. POST: download the export, or freeze it as a snapshot."""
     project = get_project_for_user(request.user, slug, research=True)
     form = ExportForm(request.POST or None, initial={"seed": 0})
@@ -236,7 +238,7 @@ def export_data(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
-def snapshots(request: HttpRequest, slug: str) -> HttpResponse:
+def snapshots(request: SignedInRequest, slug: str) -> HttpResponse:
     project = get_project_for_user(request.user, slug, research=True)
     return render(
         request,
@@ -246,6 +248,6 @@ def snapshots(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
-def snapshot_download(request: HttpRequest, slug: str, pk: int) -> FileResponse:
+def snapshot_download(request: SignedInRequest, slug: str, pk: int) -> FileResponse:
     project = get_project_for_user(request.user, slug, research=True)
     return downloads.snapshot_download(DatasetSnapshot.objects.filter(project=project, pk=pk).first())

@@ -72,11 +72,11 @@ class Writer:
         if h not in self._looked_up:
             self._lookup([h])
         if h not in self._prompts:
-            is_text = isinstance(value, str)
+            text, conversation = (value, None) if isinstance(value, str) else ("", value)
             self._prompts[h] = Prompt(
                 project=self.project,
-                text=value if is_text else "",
-                conversation=None if is_text else value,
+                text=text,
+                conversation=conversation,
                 external_id=external_id[:200],
                 metadata=metadata or {},
                 split=split,

@@ -8,7 +8,7 @@ register = template.Library()
 
 
 @register.simple_tag(takes_context=True)
-def user_is_researcher(context) -> bool:
+def user_is_researcher(context: template.Context) -> bool:
     """True when the user may open the dashboard, training and models (one query, once per request)."""
     request = context.get("request")
     user = context.get("user")

@@ -47,7 +47,7 @@ def test_an_annotator_judges_five_items_with_the_keyboard_across_a_reload(page, 
 
     judgments = list(Judgment.objects.filter(annotator=user).order_by("created_at"))
     assert len(judgments) == 5
-    for key, judgment in zip(keys, judgments):
+    for key, judgment in zip(keys, judgments, strict=True):
         assert judgment.left in ("a", "b")
         right = "b" if judgment.left == "a" else "a"
         expected = {"1": judgment.left, "2": right, "3": "tie", "4": "both_bad"}[key]

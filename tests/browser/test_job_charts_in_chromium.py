@@ -16,7 +16,9 @@ SIZES = "() => [...document.querySelectorAll('.charts figure svg')].map(s => [s.
 
 
 def _metrics(first: int, last: int) -> list[dict]:
-    return [{"step": s, "loss": 1 / s, "rewards/margins": s / 10, "rewards/accuracies": 0.5} for s in range(first, last + 1)]
+    return [
+        {"step": s, "loss": 1 / s, "rewards/margins": s / 10, "rewards/accuracies": 0.5} for s in range(first, last + 1)
+    ]
 
 
 def _assert_visible(sizes: list) -> None:

@@ -9,7 +9,6 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from labeling import services
-from labeling.models import Membership
 
 pytestmark = pytest.mark.django_db
 

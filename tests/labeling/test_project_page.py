@@ -68,7 +68,7 @@ def test_completion_mixes_imported_and_annotator_judgments(researcher_client, ma
 def test_answers_are_shown_in_words_not_codes(researcher_client, make_project):
     project = make_project(n_items=3, members={researcher_client.user: "researcher"})
     items = list(project.items.all())
-    for item, choice in zip(items, ["a", "a", "both_bad"]):
+    for item, choice in zip(items, ["a", "a", "both_bad"], strict=True):
         judge(item, choice)
     page = text(researcher_client.get(reverse("labeling:project", args=[project.slug])))
     assert "A is better : 2" in page or "A is better: 2" in page
@@ -90,7 +90,7 @@ def test_the_project_page_counts_skips_by_reason(researcher_client, make_project
     annotator = make_user()
     project = make_project(n_items=3, members={researcher_client.user: "researcher", annotator: "annotator"})
     now = timezone.now()
-    for item, reason in zip(project.items.all(), ["Unsure", "Unsure"]):
+    for item, reason in zip(project.items.all(), ["Unsure", "Unsure"], strict=False):
         Assignment.objects.create(
             item=item,
             annotator=annotator,

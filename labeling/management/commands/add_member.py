@@ -1,8 +1,9 @@
 """python manage.py add_member SLUG USERNAME --role {annotator,researcher,admin}"""
 
 import json
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from labeling import services
 from labeling.models import Membership, Project
@@ -15,7 +16,7 @@ class Command(BaseCommand):
         "project, username, role, created (false when an existing member's role was set)."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("slug", metavar="SLUG", help="the project's slug")
         parser.add_argument(
             "username", metavar="USERNAME", help="an existing user (create one with createsuperuser or the admin)"
@@ -28,7 +29,7 @@ class Command(BaseCommand):
             "admin: also manages admins",
         )
 
-    def handle(self, *args, slug: str, username: str, role: str, **options) -> None:
+    def handle(self, *args: Any, slug: str, username: str, role: str, **options: Any) -> None:
         project = Project.objects.filter(slug=slug).first()
         if project is None:
             raise CommandError(f"SLUG: there is no project {slug!r}")

@@ -1,10 +1,12 @@
 """Seed a demo: a pairwise and a binary project, one researcher and two annotators, and the tiny
 models `tiny-policy` and `tiny-reward` built locally. Safe to run twice."""
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from labeling.demo import demo_rows, write_demo_items
@@ -29,11 +31,11 @@ Keys: `1` left, `2` right, `3` tie, `4` both bad, `s` skip.
 class Command(BaseCommand):
     help = "Create demo users, projects and tiny models (idempotent) and print the logins."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--no-models", action="store_true", help="skip building the tiny models (needs torch)")
 
     @transaction.atomic
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         User = get_user_model()
         researchers, _ = Group.objects.get_or_create(name="researchers")
         researchers.permissions.add(*Permission.objects.filter(codename__in=["add_project"]))
@@ -82,7 +84,7 @@ class Command(BaseCommand):
         for username, password, role in USERS:
             self.stdout.write(f"  {username} / {password}   ({role})")
 
-    def _tiny_models(self, rows, projects):
+    def _tiny_models(self, rows: list[dict[str, str]], projects: tuple[Project, ...]) -> None:
         from training.models import ModelVersion
         from training.services import register_model
         from workers.demo import build_tiny_models
