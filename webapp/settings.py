@@ -85,7 +85,9 @@ TEMPLATES = [
 
 # --- database -------------------------------------------------------------------------------
 DATABASE_URL = envstr("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("CONN_MAX_AGE", 60), conn_health_checks=True)}
+DATABASES = {
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("CONN_MAX_AGE", 60), conn_health_checks=True)
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # One writer at a time: every transaction takes the write lock when it begins, so the
     # read-then-write of a lease can never interleave; waiting writers queue for 30 s.
@@ -110,9 +112,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- cache, Celery ----------------------------------------------------------------------------
 REDIS_URL = envstr("REDIS_URL")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
-                          # optional on the request path: a down or hung Redis costs at most this, then falls back
-                          "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # optional on the request path: a down or hung Redis costs at most this, then falls back
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
     CELERY_BROKER_URL = envstr("CELERY_BROKER_URL", REDIS_URL)
     CELERY_RESULT_BACKEND = envstr("CELERY_RESULT_BACKEND", REDIS_URL)
     CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
@@ -153,7 +160,11 @@ MEDIA_ROOT = VAR_DIR / "media"
 # Where registered models may live (besides MEDIA_ROOT/jobs and VAR_DIR/models, always included).
 MODEL_ROOTS = envlist("MODEL_ROOTS", [])
 
-SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies" if envbool("COOKIE_SESSIONS", False) else "django.contrib.sessions.backends.db"
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.signed_cookies"
+    if envbool("COOKIE_SESSIONS", False)
+    else "django.contrib.sessions.backends.db"
+)
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True  # htmx and forms take the token from the page (hx-headers, csrf_token), never the cookie
 

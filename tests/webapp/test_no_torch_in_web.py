@@ -36,7 +36,11 @@ print(json.dumps({"loaded": loaded, "heavy": heavy}))
 
 def test_the_web_process_never_imports_torch():
     out = subprocess.run(
-        [sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", SCRIPT],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={"DJANGO_SETTINGS_MODULE": "webapp.settings", "PATH": "/usr/bin:/bin"},
     )
     assert out.returncode == 0, out.stderr
