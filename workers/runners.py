@@ -5,7 +5,8 @@ import time
 from training import jobs
 from training.models import Job
 from workers import generation, training  # noqa: F401  (Job.Kind.GENERATE and CAMPAIGN, Job.Kind.TRAIN)
-from workers import rounds  # noqa: F401  (Job.Kind.ROUND)
+from workers import pipelines, rounds  # noqa: F401  (Job.Kind.PIPELINE, Job.Kind.ROUND)
+from workers import evaluation  # noqa: F401  (Job.Kind.EVALUATE)
 from workers.jobs import Progress, runner
 
 
