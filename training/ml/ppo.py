@@ -15,7 +15,8 @@ batch is per_device_train_batch_size * gradient_accumulation_steps * num_mini_ba
   (its backbone, with a fresh score head).
 - Reward: the reward's score of the whole response, placed at its last token, minus a per-token KL
   penalty kl_coef * (log pi - log pi_ref) at every token; minus missing_eos_penalty when the response
-  ran out of tokens without EOS. A reward model with its own tokenizer gets the decoded text re-tokenised.
+  ran out of tokens without EOS. A reward model with its own tokenizer gets the decoded text re-tokenised;
+  a rule scores the response's token ids; a pairwise judge compares two responses to the same prompt.
 - Advantages: GAE(gamma, lam) over the response tokens, whitened over the valid tokens.
 - Losses: the clipped surrogate (cliprange) and the clipped value loss (cliprange_value) times vf_coef,
   one AdamW (eps 1e-5) over both networks, learning rate decayed linearly to 0.
@@ -47,6 +48,7 @@ from .sampling import Prompt
 
 __all__ = ["PPOConfig", "gae", "kl_penalty_rewards", "masked_mean", "masked_whiten", "policy_loss", "train"]
 
+JUDGE_GROUP = 2  # responses per prompt in a rollout when the reward is a pairwise judge
 RewardFn = Callable[[list[Prompt], list[str], list[list[int]]], list[float]]
 
 # ---------------------------------------------------------------- the math (pure functions on tensors)
@@ -151,8 +153,10 @@ def token_logprobs(
 
 def reward_function(source: dict[str, Any], device: torch.device) -> tuple[RewardFn, Any]:
     """(scores(prompts, completions, completion_ids), the reward model's tokenizer or None) of a resolved
-    reward source; a reward model keeps its own tokenizer (the decoded text is re-tokenised)."""
-    fn = rewards.reward_function(source)
+    reward source; a reward model keeps its own tokenizer (the decoded text is re-tokenised). A pairwise
+    judge scores each response by its win (1, tie 0.5, loss 0) against the other response to the same
+    prompt: the rollout then holds every prompt twice, side by side (see `JUDGE_GROUP`)."""
+    fn = rewards.reward_function(source, layout="groups", num_generations=JUDGE_GROUP)
     if isinstance(fn, rewards.RewardModel):
         fn.model.to(device)
     return (lambda p, c, ids: [float(x) for x in fn(prompts=p, completions=c, completion_ids=ids)]), getattr(
@@ -359,7 +363,11 @@ def train(
 
     prompts = list(train_dataset["prompt"])
     batch_size = config.per_device_train_batch_size * config.gradient_accumulation_steps * config.num_mini_batches
-    per_epoch = max(1, math.ceil(len(prompts) / batch_size))
+    group = JUDGE_GROUP if reward and reward.get("kind") == "judge" else 1
+    if batch_size % group:
+        raise ValueError(f"per_device_train_batch_size: a judge compares {group} responses per prompt, so the "
+                         f"rollout batch ({batch_size}) must be a multiple of {group}")  # fmt: skip
+    per_epoch = max(1, math.ceil(len(prompts) * group / batch_size))
     max_steps = config.max_steps if config.max_steps > 0 else max(1, math.ceil(config.num_train_epochs * per_epoch))
     params = [p for p in [*policy.parameters(), *value_model.parameters()] if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, eps=1e-5)
@@ -378,7 +386,8 @@ def train(
         # the prompts of step s depend only on (seed, s): a resumed run sees what an unbroken one would
         epoch, index = divmod(step, per_epoch)
         order = torch.randperm(len(prompts), generator=torch.Generator().manual_seed(config.seed + epoch)).tolist()
-        chosen = [prompts[order[(index * batch_size + k) % len(prompts)]] for k in range(batch_size)]
+        chosen = [prompts[order[(index * (batch_size // group) + k) % len(prompts)]] for k in range(batch_size // group)]
+        chosen = [p for p in chosen for _ in range(group)]
         torch.manual_seed(config.seed * 1_000_003 + step)
         batch = rollout(policy, ref_policy, value_model, tokenizer, chosen, score, config, device)
         metrics = {**batch["stats"], **update(policy, value_model, optimizer, scheduler, batch, config)}
