@@ -211,7 +211,10 @@ def _train(ctx: dict[str, Any]) -> Job:
     start = pipeline.base if ctx.get("from", "base") == "base" else _model(ctx, ctx[ctx["from"]])
     snapshot = DatasetSnapshot.objects.get(pk=ctx[ctx.get("snapshot", "snapshot")], project=pipeline.project)
     prefix = f"{ctx['step']}."
-    overrides = {**ctx.get("overrides", {}), **{k[len(prefix):]: v for k, v in pipeline.settings.items() if k.startswith(prefix)}}
+    overrides = {
+        **ctx.get("overrides", {}),
+        **{k[len(prefix) :]: v for k, v in pipeline.settings.items() if k.startswith(prefix)},
+    }
     for key, source in ctx.get("overrides_from", {}).items():
         overrides[key] = source.format(**{k.replace(".", "_"): v for k, v in ctx.items() if isinstance(v, str | int)})
     return services.launch_job(algorithm=ctx["algorithm"], base_model=start, snapshot=snapshot, overrides=overrides)

@@ -143,7 +143,9 @@ def start_round(
     except (KeyError, ValueError) as exc:
         raise ValueError(f"algorithm: {exc}") from None
     if "preference" not in spec.trains_on or spec.produces != "policy":
-        names = [a.name for a in algorithms.ALGORITHMS.values() if "preference" in a.trains_on and a.produces == "policy"]
+        names = [
+            a.name for a in algorithms.ALGORITHMS.values() if "preference" in a.trains_on and a.produces == "policy"
+        ]
         raise ValueError(f"algorithm: a round trains a policy on preference pairs: one of {', '.join(names)}")
     own, overrides = parse_settings(settings)
     algorithms.validate(algorithm, overrides)  # ConfigError (a ValueError) naming the field
@@ -158,8 +160,16 @@ def start_round(
         number = (Round.objects.filter(project=project).aggregate(n=Max("number"))["n"] or 0) + 1
         job = jobs.create(Job, kind=Job.Kind.ROUND, project=project, user=user)
         return Round.objects.create(
-            project=project, number=number, policy=policy, opponent=opponent, judge=judge, humans=humans,
-            algorithm=algorithm, settings={**own, **overrides}, job=job, created_by=job.created_by,
+            project=project,
+            number=number,
+            policy=policy,
+            opponent=opponent,
+            judge=judge,
+            humans=humans,
+            algorithm=algorithm,
+            settings={**own, **overrides},
+            job=job,
+            created_by=job.created_by,
         )
 
 
@@ -185,8 +195,11 @@ def ensure_campaign(round_: Round) -> Campaign:
     if round_.campaign_id is None:
         with transaction.atomic():
             round_.campaign = campaigns.start_campaign(
-                project=round_.project, competitors=[round_.policy.name, round_.opponent.name],
-                split=round_.settings["split"], sampling=sampling_of(round_), name=f"round {round_.number}",
+                project=round_.project,
+                competitors=[round_.policy.name, round_.opponent.name],
+                split=round_.settings["split"],
+                sampling=sampling_of(round_),
+                name=f"round {round_.number}",
                 user=round_.created_by,
             )
             _save(round_, "campaign")
@@ -266,8 +279,11 @@ def ensure_training(round_: Round) -> TrainingJob:
     if round_.training_job_id is None:
         with transaction.atomic():
             round_.training_job = services.launch_job(
-                algorithm=round_.algorithm, base_model=round_.policy, snapshot=round_.snapshot,  # type: ignore[arg-type]
-                overrides=overrides_of(round_), user=round_.created_by,
+                algorithm=round_.algorithm,
+                base_model=round_.policy,
+                snapshot=round_.snapshot,  # type: ignore[arg-type]
+                overrides=overrides_of(round_),
+                user=round_.created_by,
             )
             _save(round_, "training_job")
     return round_.training_job  # type: ignore[return-value]
@@ -294,9 +310,12 @@ def ensure_eval_campaign(round_: Round) -> Campaign:
     if round_.eval_campaign_id is None:
         with transaction.atomic():
             round_.eval_campaign = campaigns.start_campaign(
-                project=round_.project, competitors=[round_.new_version.name, round_.policy.name],  # type: ignore[union-attr]
-                split=round_.settings["eval_split"], sampling=sampling_of(round_),
-                name=f"round {round_.number}: evaluation", user=round_.created_by,
+                project=round_.project,
+                competitors=[round_.new_version.name, round_.policy.name],  # type: ignore[union-attr]
+                split=round_.settings["eval_split"],
+                sampling=sampling_of(round_),
+                name=f"round {round_.number}: evaluation",
+                user=round_.created_by,
             )
             _save(round_, "eval_campaign")
     return round_.eval_campaign  # type: ignore[return-value]
@@ -348,8 +367,11 @@ def rating_change_of(round_: Round, *, bootstrap: int | None = None) -> dict[str
         return {}
     boots = round_.settings.get("bootstrap", 1000) if bootstrap is None else bootstrap
     return rating_change(
-        campaigns.battles(round_.project), round_.new_version.name, round_.policy.name,  # type: ignore[union-attr]
-        bootstrap=boots, seed=round_.settings.get("seed", 0),
+        campaigns.battles(round_.project),
+        round_.new_version.name,
+        round_.policy.name,  # type: ignore[union-attr]
+        bootstrap=boots,
+        seed=round_.settings.get("seed", 0),
     )
 
 
@@ -363,10 +385,21 @@ def record_rating_change(round_: Round) -> dict[str, Any]:
 
 
 def rounds_of(project: Project) -> QuerySet[Round]:
-    return Round.objects.filter(project=project).select_related(
-        "policy", "opponent", "campaign", "judging_job", "snapshot", "training_job", "new_version", "eval_campaign",
-        "job",
-    ).order_by("-number")
+    return (
+        Round.objects.filter(project=project)
+        .select_related(
+            "policy",
+            "opponent",
+            "campaign",
+            "judging_job",
+            "snapshot",
+            "training_job",
+            "new_version",
+            "eval_campaign",
+            "job",
+        )
+        .order_by("-number")
+    )
 
 
 def round_rows(project: Project) -> list[dict[str, Any]]:

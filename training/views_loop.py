@@ -54,17 +54,24 @@ def project_rounds(request: HttpRequest, slug: str) -> HttpResponse:
             if policy is None:
                 raise ValueError("policy: choose a policy version of this project")
             round_ = rounds.start_round(
-                project=project, policy=policy, algorithm=request.POST.get("algorithm", "dpo"),
-                judge=request.POST.get("judge", ""), humans=bool(request.POST.get("humans")),
-                settings=parse_settings_text(request.POST.get("settings", "")), user=request.user,
+                project=project,
+                policy=policy,
+                algorithm=request.POST.get("algorithm", "dpo"),
+                judge=request.POST.get("judge", ""),
+                humans=bool(request.POST.get("humans")),
+                settings=parse_settings_text(request.POST.get("settings", "")),
+                user=request.user,
             )
         except ValueError as exc:
             error = str(exc)
         else:
             messages.success(request, f"Round {round_.number} queued.")
             return redirect("training:rounds", project.slug)
-    preference = [(a.name, a.label) for a in algorithms.ALGORITHMS.values()
-                  if "preference" in a.trains_on and a.produces == "policy"]
+    preference = [
+        (a.name, a.label)
+        for a in algorithms.ALGORITHMS.values()
+        if "preference" in a.trains_on and a.produces == "policy"
+    ]
     context = {
         "project": project,
         "rows": rounds.round_rows(project),

@@ -37,9 +37,7 @@ def other_worker_takes(queue: str, me: str) -> bool:
     return any(queue in queues.split(",") for queues in alive)
 
 
-def await_child(
-    driver: Job, child: Job, beat: Callable[[], bool], what: str, *, resume_failed: bool = True
-) -> str:
+def await_child(driver: Job, child: Job, beat: Callable[[], bool], what: str, *, resume_failed: bool = True) -> str:
     """Wait for `child` to end; its final status. A child that had failed before this wait began is
     resumed once (`resume_failed`); one that fails during it raises ChildFailed naming `what`. When
     `beat()` answers False (the driver was cancelled) the child is cancelled too and "cancelled" returned."""

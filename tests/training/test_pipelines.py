@@ -15,7 +15,8 @@ from workers.jobs import run_job
 @pytest.fixture
 def three_steps():
     recipe = pipelines.Recipe(
-        name="three-steps", description="three no-op jobs",
+        name="three-steps",
+        description="three no-op jobs",
         steps=(pipelines.Step("first", "noop"), pipelines.Step("second", "noop"), pipelines.Step("third", "noop")),
         defaults={"fail_step": "", "total": 2},
     )
@@ -64,7 +65,10 @@ def test_a_pipeline_is_refused_with_the_setting_named(db, tiny_models, three_ste
         pipelines.start_pipeline(project=tiny_models["policy"].project, recipe="nope", base=tiny_models["policy"])
     with pytest.raises(ValueError, match="^colour: "):
         pipelines.start_pipeline(
-            project=tiny_models["policy"].project, recipe="three-steps", base=tiny_models["policy"], settings={"colour": 1}
+            project=tiny_models["policy"].project,
+            recipe="three-steps",
+            base=tiny_models["policy"],
+            settings={"colour": 1},
         )
     assert not Pipeline.objects.exists()
 
@@ -74,8 +78,16 @@ def test_the_pipeline_command_creates_the_project_for_its_user_and_prints_the_st
 ):
     django_user_model.objects.create_user("owner", password="pw")
     out = io.StringIO()
-    call_command("pipeline", "three-steps", project="fresh", user="owner", base=tiny_dirs["tiny-policy"],
-                 set=["total=1"], inline=True, stdout=out)
+    call_command(
+        "pipeline",
+        "three-steps",
+        project="fresh",
+        user="owner",
+        base=tiny_dirs["tiny-policy"],
+        set=["total=1"],
+        inline=True,
+        stdout=out,
+    )
     last = json.loads(out.getvalue().strip().splitlines()[-1])
     assert last["status"] == "succeeded" and [s["name"] for s in last["steps"]] == ["first", "second", "third"]
     assert all(s["job"] for s in last["steps"])

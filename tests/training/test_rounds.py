@@ -8,7 +8,6 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from labeling.models import Membership, Prompt
-from tests.training.conftest import wait_for
 from training import rounds
 from training.models import Job, ModelVersion, Round
 from training.services import register_model
@@ -86,7 +85,9 @@ def test_the_rounds_page_lists_rounds_and_starts_one(client, django_user_model, 
     url = f"/training/projects/{prompts.slug}/rounds/"
     refused = client.post(url, {"policy": v1.pk, "algorithm": "dpo", "settings": "learning_rate=-1"})
     assert refused.status_code == 422 and b"learning_rate" in refused.content
-    started = client.post(url, {"policy": v1.pk, "algorithm": "dpo", "settings": "max_steps=2\nsplit=train"}, follow=True)
+    started = client.post(
+        url, {"policy": v1.pk, "algorithm": "dpo", "settings": "max_steps=2\nsplit=train"}, follow=True
+    )
     assert started.status_code == 200
     assert b"tiny-v1 vs tiny-policy" in started.content and b"Waiting for the annotators" not in started.content
     assert Round.objects.get().settings["max_steps"] == 2
@@ -100,11 +101,16 @@ def test_an_unattended_round_with_a_rule_judge_trains_the_next_version_and_repor
     worker = start_worker()
     out = io.StringIO()
     sets = [f"{k}={v}" for k, v in FAST.items()] + ["max_new_tokens=12", "temperature=1.0", "bootstrap=100"]
-    try:
-        call_command("round", project=prompts.slug, policy="tiny-v1", judge="rule:vocab-share",
-                     set=sets, wait=True, timeout=300, stdout=out)
-    except AssertionError:
-        raise
+    call_command(
+        "round",
+        project=prompts.slug,
+        policy="tiny-v1",
+        judge="rule:vocab-share",
+        set=sets,
+        wait=True,
+        timeout=300,
+        stdout=out,
+    )
     last = json.loads(out.getvalue().strip().splitlines()[-1])
     round_ = Round.objects.get()
     assert round_.status == Round.Status.DONE, worker.output()

@@ -22,9 +22,17 @@ class Command(BaseCommand):
         parser.add_argument("recipe", help="the recipe to run")
         parser.add_argument("--project", required=True, help="slug of the project")
         parser.add_argument("--user", default="", help="username: the admin of a project created here")
-        parser.add_argument("--base", required=True, help="name of the base model version (or a directory/hub id to register under that name)")
-        parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a recipe setting; repeatable")
-        parser.add_argument("--resume", type=int, default=None, help="resume this failed pipeline (with --set corrections)")
+        parser.add_argument(
+            "--base",
+            required=True,
+            help="name of the base model version (or a directory/hub id to register under that name)",
+        )
+        parser.add_argument(
+            "--set", action="append", default=[], metavar="KEY=VALUE", help="a recipe setting; repeatable"
+        )
+        parser.add_argument(
+            "--resume", type=int, default=None, help="resume this failed pipeline (with --set corrections)"
+        )
         parser.add_argument("--wait", action="store_true", help="wait for the pipeline to finish")
         parser.add_argument("--inline", action="store_true", help="run it in this process, not on a worker")
         parser.add_argument("--timeout", type=float, default=24 * 3600, help="seconds to wait at most")
@@ -50,8 +58,10 @@ class Command(BaseCommand):
                         try:
                             base = register_model(project=project, name=name, base=opts["base"])
                         except ValueError as exc:
-                            raise CommandError(f"--base: no model named {opts['base']!r} in project {project.slug}, "
-                                               f"and not a model to register ({exc})") from None
+                            raise CommandError(
+                                f"--base: no model named {opts['base']!r} in project {project.slug}, "
+                                f"and not a model to register ({exc})"
+                            ) from None
                     pipeline = pipelines.start_pipeline(
                         project=project, recipe=opts["recipe"], base=base, settings=settings
                     )

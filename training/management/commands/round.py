@@ -35,9 +35,14 @@ class Command(BaseCommand):
         parser.add_argument("--policy", required=True, help="name of the policy version vN")
         parser.add_argument("--algorithm", default="dpo", help="a preference algorithm of the table (dpo, orpo)")
         parser.add_argument("--judge", default="", help="a judge of the project: NAME, model:NAME or rule:NAME")
-        parser.add_argument("--humans", action="store_true", help="also wait for the annotators (the default without --judge)")
         parser.add_argument(
-            "--set", action="append", default=[], metavar="KEY=VALUE",
+            "--humans", action="store_true", help="also wait for the annotators (the default without --judge)"
+        )
+        parser.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
             help="a round setting (split, eval_split, max_new_tokens, temperature, seed, opponent, limit, bootstrap) "
             "or a training override (max_steps, learning_rate, ...); repeatable",
         )
@@ -54,8 +59,12 @@ class Command(BaseCommand):
             raise CommandError(f"--policy: no model named {opts['policy']!r} in project {project.slug}")
         try:
             round_ = rounds.start_round(
-                project=project, policy=policy, algorithm=opts["algorithm"], judge=opts["judge"],
-                humans=opts["humans"], settings=parse_sets(opts["set"]),
+                project=project,
+                policy=policy,
+                algorithm=opts["algorithm"],
+                judge=opts["judge"],
+                humans=opts["humans"],
+                settings=parse_sets(opts["set"]),
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from None
