@@ -18,7 +18,7 @@ def test_the_table_loads_without_torch_or_django() -> None:
 
 
 def test_every_algorithm_has_a_label_formats_model_kinds_and_documented_fields() -> None:
-    assert list(ALGORITHMS) == ["reward", "sft", "dpo", "kto", "orpo"]
+    assert list(ALGORITHMS) == ["reward", "sft", "dpo", "kto", "orpo", "ppo", "grpo", "rloo", "online_dpo"]
     for algorithm in ALGORITHMS.values():
         assert algorithm.label and algorithm.trains_on and algorithm.starts_from
         assert algorithm.produces in ("policy", "reward")
@@ -32,7 +32,7 @@ def test_every_algorithm_has_a_label_formats_model_kinds_and_documented_fields()
 
 def test_every_field_has_help_a_type_and_a_default() -> None:
     schema = algorithms.schema()
-    assert set(schema) == {"reward", "sft", "dpo", "kto", "orpo"}
+    assert set(schema) == {"reward", "sft", "dpo", "kto", "orpo", "ppo", "grpo", "rloo", "online_dpo"}
     assert schema["dpo"]["loss_type"]["choices"] == ["sigmoid", "ipo", "hinge", "robust"]
     assert schema["reward"]["center_rewards_coefficient"] == {
         "type": "number",
@@ -50,11 +50,11 @@ def test_every_default_is_itself_valid() -> None:
 
 
 def test_an_unknown_algorithm_is_an_error_not_a_fallback() -> None:
-    with pytest.raises(ConfigError, match="algorithm: must be one of reward, sft, dpo, kto, orpo, not 'ppo'") as error:
-        validate("ppo", {})
+    with pytest.raises(ConfigError, match="algorithm: must be one of reward, sft, .*, ppo, .*, not .reinforce.") as error:
+        validate("reinforce", {})
     assert error.value.field == "algorithm"
     with pytest.raises(ConfigError, match="algorithm"):
-        algorithms.check_snapshot_format("ppo", "preference")
+        algorithms.check_snapshot_format("reinforce", "preference")
 
 
 @pytest.mark.parametrize(
