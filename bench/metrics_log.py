@@ -13,7 +13,9 @@ Stack: DATABASE_URL when set (Postgres, migrated), otherwise the local database 
 (created anew, migrated). Nothing is sent to a broker: the job row is created directly, then
 claimed and fed through the service. The last line printed is one JSON object:
 {"points", "first_1k_ms", "last_1k_ms", "ratio"} (ratio = last_1k_ms / first_1k_ms, target <= 1.5),
-plus calls, per_step and total_s.
+plus fresh_1k_ms and paired_ratio (= last_1k_ms / fresh_1k_ms: the last thousand points, each call
+paired with one to a fresh job with no rows, so that a machine busier at the end than at the start
+does not pass for growth), calls, per_step and total_s.
 """
 
 from __future__ import annotations
@@ -65,6 +67,11 @@ def main() -> None:
     names += [f"metric_{i}" for i in range(max(0, args.per_step - len(names)))]
 
     durations: list[float] = []  # seconds per point, one entry per call
+    # Control for a noisy machine: during the last WINDOW calls, each call is paired with one to a
+    # fresh job (no metric rows yet); last_1k / fresh_1k shows growth with the load factored out.
+    fresh = Job.objects.create(kind=Job.Kind.NOOP, project=project, total=steps)
+    jobs.claim(fresh.pk, "bench@metrics")
+    fresh_s = 0.0
     started = time.perf_counter()
     for step in range(1, steps + 1):
         metrics = {names[i]: math.sin(step / 100 + i) for i in range(args.per_step)}
@@ -74,15 +81,23 @@ def main() -> None:
         durations.extend([(time.perf_counter() - t0) / args.per_step] * args.per_step)
         if cancel:
             sys.exit("the job was cancelled under the benchmark")
+        if step > steps - WINDOW // args.per_step:
+            t0 = time.perf_counter()
+            jobs.record_progress(fresh.pk, step=step - steps + WINDOW, total=steps,
+                                 metrics=[{"step": step - steps + WINDOW, **metrics}], log_lines=[f"step {step}"])
+            fresh_s += time.perf_counter() - t0
         if step % max(1, steps // 10) == 0:
             print(f"  {step * args.per_step} points, last call {1000 * (time.perf_counter() - t0):.2f} ms", flush=True)
     total = time.perf_counter() - started
     assert JobMetric.objects.filter(job=job).count() == args.points
+    fresh_ms = 1000 * fresh_s  # the same number of points as the last window
     first = 1000 * sum(durations[:WINDOW])
     last = 1000 * sum(durations[-WINDOW:])
     jobs.finish(job.pk, Job.Status.SUCCEEDED)
+    jobs.finish(fresh.pk, Job.Status.SUCCEEDED)
     print(json.dumps({"points": args.points, "first_1k_ms": round(first, 1), "last_1k_ms": round(last, 1),
-                      "ratio": round(last / first, 3), "calls": steps, "per_step": args.per_step,
+                      "ratio": round(last / first, 3), "fresh_1k_ms": round(fresh_ms, 1),
+                      "paired_ratio": round(last / fresh_ms, 3), "calls": steps, "per_step": args.per_step,
                       "total_s": round(total, 1)}))
 
 
