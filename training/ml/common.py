@@ -41,6 +41,8 @@ ModelKind = Literal["causal", "reward"]
 
 def trl_config_class(config_cls: type[CommonConfig]) -> type[TrainingArguments]:
     """The TRL config class named (as a dotted path) by `config_cls.trl_config`."""
+    if config_cls.trl_config is None:
+        raise ValueError(f"{config_cls.__name__} has no TRL config class (its algorithm is ours)")
     module_name, _, class_name = config_cls.trl_config.rpartition(".")
     return getattr(importlib.import_module(module_name), class_name)
 

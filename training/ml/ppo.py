@@ -159,9 +159,14 @@ def reward_function(source: dict[str, Any], device: torch.device) -> tuple[Rewar
     fn = rewards.reward_function(source, layout="groups", num_generations=JUDGE_GROUP)
     if isinstance(fn, rewards.RewardModel):
         fn.model.to(device)
-    return (lambda p, c, ids: [float(x) for x in fn(prompts=p, completions=c, completion_ids=ids)]), getattr(
-        fn, "tokenizer", None
-    )
+
+    def score(prompts: list[Prompt], completions: list[str], completion_ids: list[list[int]]) -> list[float]:
+        found = fn(prompts=prompts, completions=completions, completion_ids=completion_ids)
+        known = [float(x) for x in found if x is not None]
+        fill = sum(known) / len(known) if known else 0.0  # no score (a judge that failed): the batch mean
+        return [fill if x is None else float(x) for x in found]
+
+    return score, getattr(fn, "tokenizer", None)
 
 
 def load_value_model(
@@ -262,8 +267,12 @@ def update(
                 ids, attention, mask, start = batch["ids"][i], batch["attention"][i], batch["mask"][i], batch["start"]
                 logprobs, entropy = token_logprobs(policy, ids, attention, start, config.temperature)
                 values = value_scores(value_model, ids, attention)[:, start - 1 : -1]
-                pg_loss, pg_clip = policy_loss(logprobs, batch["logprobs"][i], batch["advantages"][i], mask, config.cliprange)
-                vf_loss, vf_clip = value_loss(values, batch["values"][i], batch["returns"][i], mask, config.cliprange_value)
+                pg_loss, pg_clip = policy_loss(
+                    logprobs, batch["logprobs"][i], batch["advantages"][i], mask, config.cliprange
+                )
+                vf_loss, vf_clip = value_loss(
+                    values, batch["values"][i], batch["returns"][i], mask, config.cliprange_value
+                )
                 loss = pg_loss + config.vf_coef * vf_loss
                 (loss * len(i) / min(mini, size - m)).backward()
                 with torch.no_grad():
@@ -323,12 +332,12 @@ def train(
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(config.seed)
     random.seed(config.seed)
-    adapters = [str(a) for a in adapters]
+    chain = [str(a) for a in adapters]
     resume = Path(resume_from_checkpoint) if resume_from_checkpoint else None
     if reward_fn is None and not reward:
         raise ValueError("reward: PPO needs a reward source (model:NAME, judge:NAME or rule:NAME)")
 
-    policy, tokenizer = load_model_and_tokenizer(config.model_name_or_path, "causal", adapters)
+    policy, tokenizer = load_model_and_tokenizer(config.model_name_or_path, "causal", chain)
     ref_policy = None
     if config.use_lora:
         if resume:
@@ -336,7 +345,7 @@ def train(
         else:
             policy = get_peft_model(policy, lora_config(config))
     else:
-        ref_policy = load_model_and_tokenizer(config.model_name_or_path, "causal", adapters)[0].to(device).eval()
+        ref_policy = load_model_and_tokenizer(config.model_name_or_path, "causal", chain)[0].to(device).eval()
         ref_policy.requires_grad_(False)
         if resume:
             policy = policy.from_pretrained(str(resume / "policy"), dtype=torch.float32)
@@ -358,7 +367,7 @@ def train(
     elif reward and score_tokenizer is not None and score_tokenizer.get_vocab() == tokenizer.get_vocab():
         value_init = (reward["base"], reward.get("adapters", []))
     else:  # the policy's backbone with a fresh score head
-        value_init = (config.model_name_or_path, adapters)
+        value_init = (config.model_name_or_path, chain)
     value_model = load_value_model(value_init, tokenizer, device)
 
     prompts = list(train_dataset["prompt"])
@@ -386,7 +395,9 @@ def train(
         # the prompts of step s depend only on (seed, s): a resumed run sees what an unbroken one would
         epoch, index = divmod(step, per_epoch)
         order = torch.randperm(len(prompts), generator=torch.Generator().manual_seed(config.seed + epoch)).tolist()
-        chosen = [prompts[order[(index * (batch_size // group) + k) % len(prompts)]] for k in range(batch_size // group)]
+        chosen = [
+            prompts[order[(index * (batch_size // group) + k) % len(prompts)]] for k in range(batch_size // group)
+        ]
         chosen = [p for p in chosen for _ in range(group)]
         torch.manual_seed(config.seed * 1_000_003 + step)
         batch = rollout(policy, ref_policy, value_model, tokenizer, chosen, score, config, device)
@@ -394,7 +405,9 @@ def train(
         metrics["learning_rate"] = scheduler.get_last_lr()[0]
         step += 1
         if step % config.save_steps == 0 and step < max_steps:
-            save_checkpoint(output_dir / f"checkpoint-{step}", step, policy, value_model, tokenizer, optimizer, scheduler)
+            save_checkpoint(
+                output_dir / f"checkpoint-{step}", step, policy, value_model, tokenizer, optimizer, scheduler
+            )
         stopped = not keep_going(step, max_steps, {})
         if step % config.logging_steps == 0 or step == max_steps:
             stopped = not keep_going(step, max_steps, metrics) or stopped
