@@ -25,7 +25,7 @@ What it does, in order:
    texts, saved to a directory: nothing comes from the hub (HF_HUB_OFFLINE=1). The rows are stored
    as a preference `DatasetSnapshot` (its JSONL file written at `snapshot.path`) and the model is
    registered with `register_model`.
-3. Config: `training.configs.validate("dpo", overrides)` (max_steps, batch size, max_length,
+3. Config: `training.algorithms.validate("dpo", overrides)` (max_steps, batch size, max_length,
    learning rate, seed, use_lora=False; TRL's defaults for the rest) gives the job's config; the
    bare run gets the same values, minus our LoRA fields, plus the device settings the app uses.
 4. Bare: a fresh Python process running plain `trl.DPOTrainer` / `trl.DPOConfig` code (inline
@@ -67,10 +67,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from _stack import postgres_database  # noqa: E402 (bench/ is on sys.path when run as a script)
+from tests.shared_data import script_shared_file  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://root@127.0.0.1:5432/bench_training"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/5"
-HH_PATH = ROOT.parent / "shared" / "data" / "hh_rlhf_helpful_base_test.jsonl.gz"
+HH_NAME = "hh_rlhf_helpful_base_test.jsonl.gz"  # from ../shared/data (tests/shared_data.py)
 ASSISTANT = "\n\nAssistant:"
 PROJECT_SLUG = "bench-training"
 MODEL_NAME = "bench-dpo-policy"
@@ -175,7 +176,7 @@ def configure_environment(var_dir: Path) -> dict[str, str]:
 def hh_pairs(n: int) -> list[dict[str, str]]:
     """The first n usable HH pairs: prompt = the shared transcript up to the last Assistant turn."""
     rows: list[dict[str, str]] = []
-    with gzip.open(HH_PATH, "rt", encoding="utf-8") as f:
+    with gzip.open(script_shared_file(HH_NAME), "rt", encoding="utf-8") as f:
         for line in f:
             record = json.loads(line)
             chosen, rejected = record["chosen"], record["rejected"]
@@ -229,11 +230,11 @@ def store_snapshot(rows: list[dict[str, str]]):
     has none to match.
     """
     from labeling.models import Project
-    from training.models import DatasetSnapshot
+    from labeling.models import DatasetSnapshot
 
     project, _ = Project.objects.get_or_create(slug=PROJECT_SLUG, defaults={"name": "Training overhead benchmark"})
     data = "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows).encode()
-    spec = {"format": "preference", "form": "standard", "split": "train", "test_size": 0, "source": HH_PATH.name}
+    spec = {"format": "preference", "form": "standard", "split": "train", "test_size": 0, "source": HH_NAME}
     snapshot = DatasetSnapshot(project=project, format="preference", file_type="jsonl", spec=spec,
                                sha256=hashlib.sha256(data).hexdigest(), rows=len(rows), size_bytes=len(data))
     snapshot.path.parent.mkdir(parents=True, exist_ok=True)
@@ -446,7 +447,7 @@ def main() -> None:
     django.setup()
     from django.core.management import call_command
 
-    from training import configs
+    from training import algorithms
     from training.services import register_model
 
     call_command("migrate", verbosity=0)
@@ -455,14 +456,15 @@ def main() -> None:
     apps: list[dict] = []
     try:
         rows = hh_pairs(args.rows)
-        model_dir = work / "model"
+        model_dir = work / "var" / "models" / MODEL_NAME  # VAR_DIR/models: always a model root
         params_m = build_model(model_dir, rows, args)
         snapshot = store_snapshot(rows)
-        model = register_model(name=MODEL_NAME, base=str(model_dir), kind="policy")
+        model = register_model(project=snapshot.project, name=f"{MODEL_NAME}-{work.name.rsplit('-', 1)[-1]}",
+                               base=str(model_dir), kind="policy")  # a name of its own: the database is kept
         overrides = {"max_steps": args.steps, "per_device_train_batch_size": args.batch_size,
                      "max_length": args.max_length, "learning_rate": args.learning_rate, "seed": args.seed,
                      "use_lora": False}
-        config = configs.validate("dpo", overrides)  # exactly what launch_job stores on the job
+        config = algorithms.validate("dpo", overrides)  # exactly what launch_job stores on the job
         print(f"data: {len(rows)} HH-RLHF pairs ({snapshot.size_bytes / 1e3:.0f} kB), snapshot {snapshot.sha256[:12]}")
         print(f"model: random Qwen2, {args.layers} layers x {args.hidden}, vocab {args.vocab}, {params_m:.1f}M parameters")
         print(f"config: {json.dumps(config, sort_keys=True)}", flush=True)

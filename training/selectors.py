@@ -122,7 +122,9 @@ def models_for(user):
 
 
 def get_model_for_user(user, model_id: int) -> ModelVersion:
-    """A model of a project `user` researches; 404 otherwise (whether or not it exists)."""
+    """A model of a project `user` researches; 404 otherwise (whether or not it exists); 403 for a
+    user who researches nothing (an annotator), with the reason."""
+    require_researcher(user)
     model = models_for(user).select_related("produced_by__snapshot__project").filter(pk=model_id).first()
     if model is None:
         raise Http404("No such model")

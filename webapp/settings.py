@@ -1,6 +1,6 @@
 """Settings read from the environment, with embedded defaults for one machine.
 
-Embedded default: SQLite and Celery's filesystem broker under var/.
+Embedded default: SQLite, and a Celery broker and result store on SQLite files (SQLAlchemy) under var/
 Real stack: DATABASE_URL (Postgres) and REDIS_URL (Redis as broker, result backend and cache).
 """
 
@@ -125,18 +125,13 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    _broker_dir = VAR_DIR / "broker"
-    for _sub in ("queue", "processed", "results", "control"):
-        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_URL = envstr("CELERY_BROKER_URL", "filesystem://")
-    CELERY_RESULT_BACKEND = envstr("CELERY_RESULT_BACKEND", f"file://{_broker_dir / 'results'}")
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_broker_dir / "queue"),
-        "data_folder_out": str(_broker_dir / "queue"),
-        "processed_folder": str(_broker_dir / "processed"),
-        "control_folder": str(_broker_dir / "control"),
-        "store_processed": False,
-    }
+    # Embedded default: kombu's SQLAlchemy transport and Celery's database result backend, each on a
+    # SQLite file under var/ (transactions, not half-written message files). A writer waits up to
+    # 30 s for another's lock instead of failing.
+    CELERY_BROKER_URL = envstr("CELERY_BROKER_URL", f"sqla+sqlite:///{VAR_DIR / 'celery-broker.sqlite3'}")
+    CELERY_RESULT_BACKEND = envstr("CELERY_RESULT_BACKEND", f"db+sqlite:///{VAR_DIR / 'celery-results.sqlite3'}")
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"connect_args": {"timeout": 30}}
+    CELERY_DATABASE_ENGINE_OPTIONS = {"connect_args": {"timeout": 30}}
 
 # --- auth, static, misc -------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -229,7 +224,10 @@ LOGGING = {
     "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "plain"}},
     "root": {"handlers": ["stderr"], "level": envstr("LOG_LEVEL", "INFO")},
     # Django's own loggers only print when DEBUG is on; here they propagate to the root handler
-    "loggers": {"django": {"handlers": [], "level": "INFO", "propagate": True}},
+    "loggers": {
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "axes": {"level": "WARNING"},  # one line per failed login and per lockout, not per check
+    },
 }
 
 # Annotation: how long a lease on an item lasts before it returns to the pool.
@@ -241,3 +239,6 @@ TRAINING_QUEUE = envstr("TRAINING_QUEUE", "gpu")
 # A running job's worker beats this often; a job silent for 1.5 periods is failed ("worker lost")
 # by the periodic check (every quarter period), so a dead worker is noticed within two periods.
 TRAINING_HEARTBEAT_SECONDS = envint("TRAINING_HEARTBEAT_SECONDS", 10)
+# Each worker records that it is alive this often (training.models.WorkerBeat); the jobs pages and
+# the launch form warn when none has been seen for three periods.
+WORKER_BEAT_SECONDS = envint("WORKER_BEAT_SECONDS", 10)

@@ -26,18 +26,30 @@ def tiny_dirs(tmp_path_factory):
     return build_tiny_models(tmp_path_factory.mktemp("models"), TEXTS)
 
 
+@pytest.fixture(autouse=True)
+def _tiny_dirs_are_a_model_root(settings, tmp_path_factory):
+    """Models built by the tests live under pytest's temporary folder: make it a model root."""
+    settings.MODEL_ROOTS = [*settings.MODEL_ROOTS, str(tmp_path_factory.getbasetemp())]
+
+
 @pytest.fixture
-def tiny_models(db, tiny_dirs):
+def training_project(make_project):
+    """The project the tiny models and the snapshots of a test belong to."""
+    return make_project(n_items=0)
+
+
+@pytest.fixture
+def tiny_models(db, tiny_dirs, training_project):
     from training.services import register_model
 
     return {
-        "policy": register_model(name="tiny-policy", base=tiny_dirs["tiny-policy"], kind="policy"),
-        "reward": register_model(name="tiny-reward", base=tiny_dirs["tiny-reward"], kind="reward"),
+        "policy": register_model(project=training_project, name="tiny-policy", base=tiny_dirs["tiny-policy"], kind="policy"),
+        "reward": register_model(project=training_project, name="tiny-reward", base=tiny_dirs["tiny-reward"], kind="reward"),
     }
 
 
 def _write_snapshot(project, fmt: str, rows: list[dict]):
-    from training.models import DatasetSnapshot
+    from labeling.models import DatasetSnapshot
 
     data = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode()
     snapshot = DatasetSnapshot(project=project, format=fmt, file_type="jsonl", spec={"format": fmt},
@@ -49,13 +61,13 @@ def _write_snapshot(project, fmt: str, rows: list[dict]):
 
 
 @pytest.fixture
-def make_snapshot(db, make_project):
-    """Stored (train, held-out test) snapshots of the closed-form marker task."""
+def make_snapshot(db, training_project):
+    """Stored (train, held-out test) snapshots of the closed-form marker task, in the tiny models' project."""
 
     def make(fmt="preference", train=TRAIN_ROWS, test=HELD_OUT_ROWS):
         if fmt == "unpaired":
             train, test = unpaired_rows(train), unpaired_rows(test)
-        project = make_project(n_items=0)
+        project = training_project
         return _write_snapshot(project, fmt, train), _write_snapshot(project, fmt, test)
 
     return make

@@ -16,7 +16,7 @@ import webapp.urls
 resolver = get_resolver()
 resolver.url_patterns  # resolves every include()
 modules = ["webapp.urls", "webapp.wsgi", "webapp.api"]
-for package in ("labeling", "webapp", "training"):
+for package in ("labeling", "labeling.data", "webapp", "training"):
     pkg = importlib.import_module(package)
     for info in pkgutil.iter_modules(pkg.__path__):
         if info.name.startswith(("views", "data_views", "api", "urls", "admin", "selectors", "services", "forms", "models")):

@@ -41,11 +41,14 @@ def _settings_in_fresh_process(tmp_path, **env):
     )
 
 
-def test_embedded_defaults_are_sqlite_and_the_filesystem_broker_under_var(tmp_path):
+def test_embedded_defaults_are_sqlite_and_a_sqlite_file_broker_under_var(tmp_path):
+    # issue 10: the filesystem transport died on half-written message files; the embedded broker is
+    # kombu's SQLAlchemy transport on a SQLite file under var/ (tests/training/test_soak_embedded_worker.py)
     out = _settings_in_fresh_process(tmp_path)
     assert out.returncode == 0, out.stderr
     engine, broker, key_len = out.stdout.split()
-    assert engine.endswith("sqlite3") and broker == "filesystem://" and int(key_len) >= 40
+    assert engine.endswith("sqlite3") and broker == f"sqla+sqlite:///{tmp_path / 'celery-broker.sqlite3'}"
+    assert int(key_len) >= 40
     key = (tmp_path / "secret_key").read_text()
     again = _settings_in_fresh_process(tmp_path)
     assert again.returncode == 0 and (tmp_path / "secret_key").read_text() == key  # generated once
