@@ -107,4 +107,7 @@ def models(request):
 @login_required
 def model_detail(request, model_id):
     model = selectors.get_model_for_user(request.user, model_id)
-    return render(request, "training/model.html", {"model": model, "lineage": selectors.lineage(model)})
+    from training.evaluations import latest_evaluation_view
+
+    context = {"model": model, "lineage": selectors.lineage(model), "rm_evaluation": latest_evaluation_view(model)}
+    return render(request, "training/model.html", context)

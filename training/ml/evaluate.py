@@ -4,11 +4,15 @@ Prompts and responses are plain strings or conversations (lists of `{role, conte
 conversational prompt is rendered with the chat template (ending in the generation prompt), and a
 string response to it becomes one assistant message. Rows are dicts with `prompt`, `chosen`,
 `rejected`, as in a preference dataset.
+
+Per-row scores (`reward_pair_scores`, `dpo_pair_scores`, `score_pairs`) are what a reward-model
+evaluation job groups by category on the Django side; a sequence longer than the model's context
+(`max_position_embeddings`) keeps its last tokens, so the response is always what is scored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,10 +70,26 @@ def encode_pair(tokenizer: PreTrainedTokenizerBase, prompt: Text, response: Text
     return list(ids), common_prefix_length(list(prompt_ids), list(ids))
 
 
+def context_length(model: PreTrainedModel) -> int | None:
+    """The longest sequence the model takes (None when its config does not say)."""
+    limit = getattr(model.config, "max_position_embeddings", None)
+    return int(limit) if isinstance(limit, int) and limit > 0 else None
+
+
+def keep_last(ids: Sequence[int], limit: int | None, start: int = 0) -> tuple[list[int], int]:
+    """`ids` cut to their last `limit` tokens, and where `start` moved to (at least 1 when it was)."""
+    ids = list(ids)
+    if limit is None or len(ids) <= limit:
+        return ids, start
+    cut = len(ids) - limit
+    return ids[cut:], max(min(start, 1), start - cut)
+
+
 @torch.no_grad()
 def sequence_logprob(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompt: Text, response: Text) -> float:
     """log pi(response | prompt): the summed log-probabilities of the response tokens only."""
     ids, start = encode_pair(tokenizer, prompt, response)
+    ids, start = keep_last(ids, context_length(model), start)
     input_ids = torch.tensor(ids, device=model.device)
     logits = model(input_ids=input_ids[None]).logits[0]
     return response_logprob(logits, input_ids, start)
@@ -85,32 +105,60 @@ def reward_score(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, pro
         text = f"{prompt}{response}"
         eos = tokenizer.eos_token or ""
         ids = tokenizer(text if text.endswith(eos) else text + eos)["input_ids"]
-    input_ids = torch.tensor([list(ids)], device=model.device)
+    input_ids = torch.tensor([keep_last(ids, context_length(model))[0]], device=model.device)
     return model(input_ids=input_ids).logits[0, 0].item()
+
+
+Report = Callable[[int], object]  # called with the number of rows scored so far
+
+
+def reward_pair_scores(
+    model_dir: str | Path,
+    rows: Iterable[dict[str, Any]],
+    adapters: Sequence[str | Path] = (),
+    report: Report | None = None,
+) -> list[tuple[float, float]]:
+    """(score of prompt + chosen, score of prompt + rejected) per row, by a reward model (`model_dir` + `adapters`)."""
+    model, tokenizer = load_model_and_tokenizer(model_dir, "reward", adapters)
+    model.eval()
+    scores = []
+    for i, row in enumerate(rows, 1):
+        scores.append(
+            (
+                reward_score(model, tokenizer, row["prompt"], row["chosen"]),
+                reward_score(model, tokenizer, row["prompt"], row["rejected"]),
+            )
+        )
+        if report is not None:
+            report(i)
+    return scores
 
 
 def reward_model_accuracy(
     model_dir: str | Path, rows: Iterable[dict[str, Any]], adapters: Sequence[str | Path] = ()
 ) -> float:
     """Pairwise accuracy of a reward model (`model_dir` + `adapters`): score(prompt + chosen) > score(prompt + rejected)."""
-    model, tokenizer = load_model_and_tokenizer(model_dir, "reward", adapters)
-    model.eval()
-    rows = list(rows)
-    chosen = [reward_score(model, tokenizer, row["prompt"], row["chosen"]) for row in rows]
-    rejected = [reward_score(model, tokenizer, row["prompt"], row["rejected"]) for row in rows]
-    return pairwise_accuracy(chosen, rejected)
+    scores = reward_pair_scores(model_dir, rows, adapters)
+    return pairwise_accuracy([c for c, _ in scores], [r for _, r in scores])
 
 
 def _pair_logps(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, rows: list[dict[str, Any]]
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    rows: list[dict[str, Any]],
+    report: Report | None = None,
 ) -> list[tuple[float, float]]:
-    return [
-        (
-            sequence_logprob(model, tokenizer, row["prompt"], row["chosen"]),
-            sequence_logprob(model, tokenizer, row["prompt"], row["rejected"]),
+    logps = []
+    for i, row in enumerate(rows, 1):
+        logps.append(
+            (
+                sequence_logprob(model, tokenizer, row["prompt"], row["chosen"]),
+                sequence_logprob(model, tokenizer, row["prompt"], row["rejected"]),
+            )
         )
-        for row in rows
-    ]
+        if report is not None:
+            report(i)
+    return logps
 
 
 def dpo_accuracy(
@@ -142,13 +190,43 @@ def dpo_accuracy(
 Chain = tuple[str | Path, Sequence[str | Path]]  # (base, LoRA adapters merged in order)
 
 
-def dpo_chain_accuracy(policy: Chain, reference: Chain, rows: Iterable[dict[str, Any]], beta: float) -> float:
-    """DPO implicit-reward accuracy with the policy and the reference each loaded as base + adapters."""
+def dpo_pair_scores(
+    policy: Chain, reference: Chain, rows: Iterable[dict[str, Any]], beta: float, report: Report | None = None
+) -> list[tuple[float, float]]:
+    """(implicit reward of chosen, of rejected) per row: beta * (log pi - log pi_ref), the policy and
+    the reference each loaded as base + adapters (the reference's tokenizer is the policy's).
+    `report(k)` counts rows of the two passes together (the total is 2 * len(rows))."""
     rows = list(rows)
     policy_model, tokenizer = load_model_and_tokenizer(policy[0], "causal", policy[1])
-    policy_logps = _pair_logps(policy_model.eval(), tokenizer, rows)
+    policy_logps = _pair_logps(policy_model.eval(), tokenizer, rows, report)
     del policy_model
-    ref = _pair_logps(load_model_and_tokenizer(reference[0], "causal", reference[1])[0].eval(), tokenizer, rows)
-    chosen = [dpo_implicit_reward(p[0], r[0], beta) for p, r in zip(policy_logps, ref, strict=True)]
-    rejected = [dpo_implicit_reward(p[1], r[1], beta) for p, r in zip(policy_logps, ref, strict=True)]
-    return pairwise_accuracy(chosen, rejected)
+    ref_model = load_model_and_tokenizer(reference[0], "causal", reference[1])[0].eval()
+    later = None if report is None else (lambda i: report(len(rows) + i))
+    ref = _pair_logps(ref_model, tokenizer, rows, later)
+    return [
+        (dpo_implicit_reward(p[0], r[0], beta), dpo_implicit_reward(p[1], r[1], beta))
+        for p, r in zip(policy_logps, ref, strict=True)
+    ]
+
+
+def dpo_chain_accuracy(policy: Chain, reference: Chain, rows: Iterable[dict[str, Any]], beta: float) -> float:
+    """DPO implicit-reward accuracy with the policy and the reference each loaded as base + adapters."""
+    scores = dpo_pair_scores(policy, reference, rows, beta)
+    return pairwise_accuracy([c for c, _ in scores], [r for _, r in scores])
+
+
+def score_pairs(
+    scorer: dict[str, Any], rows: Iterable[dict[str, Any]], report: Report | None = None
+) -> list[tuple[float, float]]:
+    """Per-row (chosen, rejected) scores by the scorer a worker describes in plain data:
+    {"kind": "reward", "base", "adapters"} (a reward model) or {"kind": "dpo", "policy": [base, adapters],
+    "reference": [base, adapters], "beta"} (a DPO policy as an implicit reward model)."""
+    kind = scorer.get("kind")
+    if kind == "reward":
+        return reward_pair_scores(scorer["base"], rows, scorer.get("adapters", ()), report)
+    if kind == "dpo":
+        policy, reference = scorer["policy"], scorer["reference"]
+        return dpo_pair_scores(
+            (policy[0], policy[1]), (reference[0], reference[1]), rows, float(scorer["beta"]), report
+        )
+    raise ValueError(f"scorer kind must be reward or dpo, not {kind!r}")
