@@ -94,7 +94,8 @@ def check_judge(project: Project, judge: str) -> str:
     try:
         judging.resolve_judge(project, judge)
     except (ValueError, LookupError) as exc:
-        raise ValueError(f"judge: {exc}") from None
+        message = str(exc)
+        raise ValueError(message if message.startswith("judge:") else f"judge: {message}") from None
     return judge
 
 
