@@ -52,6 +52,33 @@ class SubmitResult:
     created: bool  # False when this was a resubmission of an answer already stored
 
 
+def record_judge_judgment(
+    item: Item, annotator: User, *, choice: str, client_token: str, source: str, rationale: str = ""
+) -> SubmitResult:
+    """An AI judge's answer on `item`, stored once (same token, or same judge on the same item: the
+    stored row). `annotator` is the judge's own inactive user. It takes no lease and no overlap slot, so
+    the annotators' queue is unchanged; `source` ("judge:NAME") tells it apart from human answers."""
+    if choice not in Judgment.PAIRWISE_CHOICES or item.response_b_id is None:
+        raise SubmitError(f"choice must be one of {', '.join(Judgment.PAIRWISE_CHOICES)} on a pairwise item")
+    if not client_token or len(client_token) > 64:
+        raise SubmitError("client token is missing or too long")
+    existing = Judgment.objects.filter(Q(client_token=client_token) | Q(item=item, annotator=annotator)).first()
+    if existing is not None:
+        return SubmitResult(existing, created=False)
+    try:
+        with transaction.atomic():
+            judgment = Judgment.objects.create(
+                item=item, annotator=annotator, choice=choice, rationale=rationale[:5000], left="a",
+                client_token=client_token, source=source[:200],
+            )  # fmt: skip
+    except IntegrityError:
+        existing = Judgment.objects.filter(Q(client_token=client_token) | Q(item=item, annotator=annotator)).first()
+        if existing is None:
+            raise
+        return SubmitResult(existing, created=False)
+    return SubmitResult(judgment, created=True)
+
+
 def _active_leases(now: datetime) -> Q:
     return Q(state=Assignment.State.OPEN, expires_at__gt=now)
 

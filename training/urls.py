@@ -1,6 +1,6 @@
 from django.urls import path
 
-from training import views, views_arena, views_campaigns, views_loop
+from training import views, views_arena, views_campaigns, views_judges, views_loop
 
 app_name = "training"
 
@@ -34,4 +34,8 @@ urlpatterns += [  # campaigns and the leaderboard (training/views_campaigns.py)
 urlpatterns += [  # rounds and pipelines (training/views_loop.py)
     path("projects/<slug:slug>/rounds/", views_loop.project_rounds, name="rounds"),
     path("projects/<slug:slug>/rounds/<int:number>/close/", views_loop.round_close, name="round_close"),
+]
+
+urlpatterns += [  # AI judges (training/views_judges.py)
+    path("projects/<slug:slug>/judges/agreement/", views_judges.agreement, name="judge_agreement"),
 ]
