@@ -12,7 +12,7 @@ batch is per_device_train_batch_size * gradient_accumulation_steps * num_mini_ba
   at t. (Not a value head on the policy: policy and value are separate networks, as in the paper.)
   It is initialised from the reward model when the reward is a model whose tokenizer is the policy's
   (the paper's choice), from a reward version the job names (`value_from`), or else from the policy
-  (its backbone, with a fresh score head).
+  (its backbone, with a fresh score head). It is trained whole, also when the policy trains a LoRA adapter.
 - Reward: the reward's score of the whole response, placed at its last token, minus a per-token KL
   penalty kl_coef * (log pi - log pi_ref) at every token; minus missing_eos_penalty when the response
   ran out of tokens without EOS. A reward model with its own tokenizer gets the decoded text re-tokenised;
@@ -370,6 +370,8 @@ def train(
         value_init = (config.model_name_or_path, chain)
     value_model = load_value_model(value_init, tokenizer, device)
 
+    if "prompt" not in train_dataset.column_names:
+        raise ValueError(f"a prompts snapshot has a 'prompt' column; these rows have {train_dataset.column_names}")
     prompts = list(train_dataset["prompt"])
     batch_size = config.per_device_train_batch_size * config.gradient_accumulation_steps * config.num_mini_batches
     group = JUDGE_GROUP if reward and reward.get("kind") == "judge" else 1
@@ -401,8 +403,9 @@ def train(
         chosen = [p for p in chosen for _ in range(group)]
         torch.manual_seed(config.seed * 1_000_003 + step)
         batch = rollout(policy, ref_policy, value_model, tokenizer, chosen, score, config, device)
+        learning_rate = scheduler.get_last_lr()[0]
         metrics = {**batch["stats"], **update(policy, value_model, optimizer, scheduler, batch, config)}
-        metrics["learning_rate"] = scheduler.get_last_lr()[0]
+        metrics["learning_rate"] = learning_rate
         step += 1
         if step % config.save_steps == 0 and step < max_steps:
             save_checkpoint(
