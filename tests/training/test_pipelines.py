@@ -93,3 +93,98 @@ def test_the_pipeline_command_creates_the_project_for_its_user_and_prints_the_st
     assert all(s["job"] for s in last["steps"])
     with pytest.raises(CommandError, match="--project"):
         call_command("pipeline", "three-steps", project="other", base="tiny-policy")
+
+
+# ---------------------------------------------------------------- built-in recipes on the tiny Qwen3
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3(tmp_path_factory):
+    from tests.training.ml.conftest import TEXTS
+    from training.ml.tiny import build_tiny_qwen3
+
+    return build_tiny_qwen3(tmp_path_factory.mktemp("qwen3") / "tiny-qwen3", TEXTS)
+
+
+TINY_TRAINING = {
+    "max_new_tokens": 8,
+    "sft.max_steps": 2,
+    "sft.per_device_train_batch_size": 4,
+    "reward.max_steps": 2,
+    "reward.per_device_train_batch_size": 2,
+    "ppo.max_steps": 1,
+    "ppo.per_device_train_batch_size": 4,
+    "ppo.num_ppo_epochs": 1,
+    "ppo.response_length": 8,
+    "bootstrap": 20,
+}
+
+
+@pytest.mark.ml
+def test_the_summarise_recipe_runs_end_to_end_on_a_tiny_qwen3(db, make_project, tiny_qwen3):
+    from labeling.models import Item
+    from tests.shared_data import shared_file
+    from training.models import ModelVersion
+    from training.services import register_model
+
+    data = shared_file("tldr_dove_test.jsonl")
+    project = make_project(n_items=0)
+    base = register_model(project=project, name="tiny-qwen3", base=tiny_qwen3, kind="policy")
+    pipeline = pipelines.start_pipeline(
+        project=project,
+        recipe="summarise",
+        base=base,
+        settings={"data": str(data), "rows": 12, "heldout": 4, **TINY_TRAINING},
+    )
+    assert run_job(pipeline.job_id, "test") == "succeeded", pipelines.steps_of(pipeline)[-1].error
+    steps = {s.name: s for s in pipelines.steps_of(pipeline)}
+    assert all(s.status == "succeeded" for s in steps.values())
+    assert steps["import"].outputs["train_rows"] == 8
+    assert Item.objects.filter(project=project, response_b__isnull=False).count() >= 4  # summaries + the comparison
+    ppo = ModelVersion.objects.get(project=project, name=steps["ppo"].outputs["model"])
+    assert ppo.adapters  # PPO trained a LoRA adapter
+    assert steps["rm_accuracy"].outputs["n"] > 0 and 0 <= steps["rm_accuracy"].outputs["accuracy"] <= 1
+    board = {row["model"] for row in steps["leaderboard"].outputs["leaderboard"]}
+    assert len(board) == 3  # base, SFT and PPO met
+
+
+def test_a_recipe_refuses_a_missing_data_file_naming_the_setting(db, tiny_models):
+    pipeline = pipelines.start_pipeline(
+        project=tiny_models["policy"].project,
+        recipe="summarise",
+        base=tiny_models["policy"],
+        settings={"data": "/nowhere/posts.jsonl"},
+    )
+    assert run_job(pipeline.job_id, "test") == "failed"
+    first = pipelines.steps_of(pipeline)[0]
+    assert first.status == "failed" and first.error.startswith("data: no file '/nowhere/posts.jsonl'")
+
+
+@pytest.mark.ml
+def test_the_self_rewarding_recipe_trains_dpo_on_the_policys_own_judgments(db, make_project, tiny_qwen3):
+    from labeling.models import Judgment
+    from training.models import ModelVersion
+    from training.services import register_model
+
+    project = make_project(n_items=0)
+    from labeling.data.writer import Writer
+
+    writer = Writer(project)
+    for text in ("Write a haiku about rain.", "Name three colours.", "Say hello.", "Count to five."):
+        writer.prompt(text)
+    writer.save()
+    base = register_model(project=project, name="tiny-qwen3", base=tiny_qwen3, kind="policy")
+    pipeline = pipelines.start_pipeline(
+        project=project,
+        recipe="self-rewarding",
+        base=base,
+        settings={"k": 1, "n": 2, "max_new_tokens": 8, "dpo.max_steps": 1, "dpo.per_device_train_batch_size": 2},
+    )
+    assert run_job(pipeline.job_id, "test") == "succeeded", pipelines.steps_of(pipeline)[-1].error
+    steps = {s.name: s for s in pipelines.steps_of(pipeline)}
+    assert list(steps) == ["samples1", "pairs1", "judge1", "judgments1", "dpo1"]
+    assert Judgment.objects.filter(item__project=project, source="judge:model:tiny-qwen3").exists() or (
+        Judgment.objects.filter(item__project=project).exclude(annotator=None).exists()
+    )
+    dpo = ModelVersion.objects.get(project=project, name=steps["dpo1"].outputs["model"])
+    assert dpo.parent_id == base.pk if hasattr(dpo, "parent_id") else dpo

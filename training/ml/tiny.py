@@ -97,3 +97,32 @@ def build_tiny_reward(out_dir: str | Path, texts: Iterable[str], vocab_size: int
     tokenizer = build_tokenizer(texts, vocab_size)
     torch.manual_seed(seed)
     return _save(Qwen2ForSequenceClassification(_config(tokenizer, num_labels=1)), tokenizer, out_dir)
+
+
+def _qwen3_config(tokenizer: PreTrainedTokenizerFast, **extra: object) -> object:
+    from transformers import Qwen3Config
+
+    return Qwen3Config(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **extra,
+    )
+
+
+def build_tiny_qwen3(out_dir: str | Path, texts: Iterable[str], vocab_size: int = 512, seed: int = 0) -> str:
+    """Save a random 2-layer `Qwen3ForCausalLM` (the course's architecture, tiny) and its tokenizer; return the path."""
+    from transformers import Qwen3ForCausalLM
+
+    tokenizer = build_tokenizer(texts, vocab_size)
+    torch.manual_seed(seed)
+    return _save(Qwen3ForCausalLM(_qwen3_config(tokenizer)), tokenizer, out_dir)  # type: ignore[arg-type]
