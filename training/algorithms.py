@@ -26,6 +26,8 @@ ModelKind = Literal["policy", "reward"]
 
 # Fields of our configs that are ours, not TRL's: everything else is passed through to the TRL config.
 LOCAL_FIELDS = frozenset({"model_name_or_path", "use_lora", "lora_r", "lora_alpha", "lora_dropout"})
+# ... and those of the online algorithms: the reward source, and the prompt length we truncate to ourselves
+ONLINE_LOCAL_FIELDS = frozenset({"reward", "max_prompt_length"})
 
 # The hyperparameters people tune, shown on the launch form; everything else goes in the JSON box.
 FORM_FIELDS = (
@@ -40,6 +42,11 @@ FORM_FIELDS = (
     "undesirable_weight",
     "max_length",
     "use_lora",
+    "reward",
+    "num_generations",
+    "max_completion_length",
+    "max_new_tokens",
+    "temperature",
 )
 
 
@@ -83,7 +90,10 @@ MAX_STEPS = 10_000_000
 class CommonConfig:
     """Fields every algorithm shares. Defaults are TRL's (LoRA defaults: `trl.ModelConfig`'s)."""
 
-    trl_config: ClassVar[str] = "transformers.TrainingArguments"
+    trl_config: ClassVar[str | None] = "transformers.TrainingArguments"  # None: no TRL config, every field is ours
+    # fields of this class that are ours (not passed to `trl_config`), and inherited ones it does not have
+    local_fields: ClassVar[frozenset[str]] = LOCAL_FIELDS
+    omitted_fields: ClassVar[frozenset[str]] = frozenset()
 
     model_name_or_path: str = field(
         metadata={"help": "Local directory or hub id of the model to start from; set by the worker, not the user."}
@@ -202,6 +212,178 @@ class ORPOConfig(CommonConfig):
     beta: float = param(0.1, "Weight of the odds-ratio loss relative to the SFT loss (lambda in the paper).", minimum=0)
 
 
+@dataclass(kw_only=True)
+class PPOConfig(CommonConfig):
+    """PPO, ours (training/ml/ppo.py): no TRL config, every field is local. Defaults after TRL's last
+    PPOConfig and Huang et al. (2024). A step is one rollout batch of
+    per_device_train_batch_size * gradient_accumulation_steps * num_mini_batches prompts, then
+    num_ppo_epochs passes of minibatches over it (one optimizer step per minibatch)."""
+
+    trl_config: ClassVar[str | None] = None
+
+    learning_rate: float = param(3e-6, "Initial learning rate for AdamW (policy and value model).", above=0, maximum=1)
+    per_device_train_batch_size: int = param(
+        8, "Prompts per micro-batch of the update; the rollout batch is this times the two below.", minimum=1,
+        maximum=MAX_BATCH,
+    )  # fmt: skip
+    logging_steps: int = param(1, "Log (and report progress metrics) every this many PPO steps.", minimum=1, maximum=MAX_STEPS)
+    reward: str = param(
+        "", "Reward source: model:NAME (a reward version), judge:NAME (a judge) or rule:NAME (e.g. rule:vocab-share)."
+    )
+    value_model: str = param(
+        "",
+        "Reward version (model:NAME) to initialise the value model from; empty: the reward model when the "
+        "reward is one, else the policy.",
+    )
+    num_mini_batches: int = param(1, "Minibatches per rollout batch (one optimizer step each).", minimum=1, maximum=MAX_BATCH)
+    num_ppo_epochs: int = param(4, "Passes over each rollout batch.", minimum=1, maximum=100)
+    response_length: int = param(53, "Maximum number of tokens sampled per response.", minimum=1, maximum=MAX_LENGTH)
+    temperature: float = param(0.7, "Sampling temperature (log-probabilities are taken at the same one).", above=0)
+    kl_coef: float = param(0.05, "Per-token KL penalty coefficient against the reference (starting) policy.", minimum=0)
+    missing_eos_penalty: float = param(
+        0.0, "Subtracted from the score of a response that ends without EOS (0: no penalty).", minimum=0
+    )
+    cliprange: float = param(0.2, "Clip range of the policy ratio.", minimum=0, maximum=10)
+    cliprange_value: float = param(0.2, "Clip range of the value update.", minimum=0)
+    vf_coef: float = param(0.1, "Weight of the value loss.", minimum=0)
+    gamma: float = param(1.0, "Discount factor of GAE.", minimum=0, maximum=1)
+    lam: float = param(0.95, "Lambda of GAE (bias-variance trade-off).", minimum=0, maximum=1)
+    max_grad_norm: float = param(1.0, "Gradient clipping norm.", above=0)
+
+
+REWARD_KINDS = ("model", "judge", "rule")
+REWARD_HELP = (
+    "Where the reward comes from: model:NAME (a reward model version of the project), judge:NAME (a judge "
+    "registered in the project) or rule:NAME (a closed-form rule: rule:length, rule:vocab-share, rule:regex:PATTERN)."
+)
+
+
+def parse_reward(value: Any) -> tuple[str, str]:
+    """(kind, name) of a reward source "model:NAME" | "judge:NAME" | "rule:NAME"; ConfigError on `reward`.
+
+    Only the syntax: whether NAME exists in the project is checked at launch (training.services).
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError("reward", f"is required: {' | '.join(k + ':NAME' for k in REWARD_KINDS)}")
+    kind, sep, name = value.strip().partition(":")
+    if not sep or kind not in REWARD_KINDS or not name.strip():
+        raise ConfigError("reward", f"must be model:NAME, judge:NAME or rule:NAME, not {value!r}")
+    if len(value) > 500:
+        raise ConfigError("reward", f"must be at most 500 characters, not {len(value)}")
+    return kind, name.strip()
+
+
+@dataclass(kw_only=True)
+class OnlineConfig(CommonConfig):
+    """Fields the online algorithms share: the policy samples completions of the snapshot's prompts, the
+    reward source (a reward model, a judge or a rule) scores them, the policy learns."""
+
+    local_fields: ClassVar[frozenset[str]] = LOCAL_FIELDS | ONLINE_LOCAL_FIELDS
+
+    reward: str = param("", REWARD_HELP)
+    max_prompt_length: int | None = param(
+        512,
+        "Prompts longer than this many tokens keep their last tokens (TRL itself never truncates prompts). "
+        "Unset: no truncation.",
+        minimum=1,
+        maximum=MAX_LENGTH,
+    )
+    temperature: float = param(1.0, "Sampling temperature of the completions.", above=0, maximum=100)
+    top_p: float = param(1.0, "Nucleus sampling: keep the smallest set of tokens of this total probability.", above=0, maximum=1)
+    top_k: int = param(0, "Keep only the top k tokens when sampling; 0: no top-k filtering.", minimum=0, maximum=MAX_LENGTH)
+    repetition_penalty: float = param(1.0, "Penalty (> 1) or bonus (< 1) for tokens already in the text.", above=0)
+
+
+@dataclass(kw_only=True)
+class GRPOConfig(OnlineConfig):
+    """Group Relative Policy Optimization; fields mirror `trl.GRPOConfig` (which has no max_length)."""
+
+    trl_config: ClassVar[str] = "trl.GRPOConfig"
+    omitted_fields: ClassVar[frozenset[str]] = frozenset({"max_length"})
+
+    learning_rate: float = param(1e-6, "Initial learning rate for AdamW.", above=0, maximum=1)
+    num_generations: int = param(
+        8,
+        "Completions sampled per prompt (the group). per_device_train_batch_size x gradient_accumulation_steps "
+        "must be a multiple of it.",
+        minimum=2,
+        maximum=MAX_BATCH,
+    )
+    max_completion_length: int = param(512, "Maximum length in tokens of a sampled completion.", minimum=1, maximum=MAX_LENGTH)
+    beta: float = param(
+        0.0,
+        "KL coefficient against the reference (the starting policy); 0: no reference model is loaded.",
+        minimum=0,
+    )
+    num_iterations: int = param(1, "Optimisation passes over each batch of samples (mu in the paper).", minimum=1, maximum=1000)
+    epsilon: float = param(0.2, "Clipping range of the importance ratio.", minimum=0, maximum=10)
+    loss_type: str = param(
+        "dapo",
+        "grpo: per-sequence length normalisation; dapo: normalise by the active tokens of the batch; "
+        "dr_grpo: by a constant (max_completion_length); bnpo: by the active tokens of the local batch.",
+        choices=["grpo", "dapo", "dr_grpo", "bnpo"],
+    )
+    scale_rewards: str = param(
+        "group",
+        "Divide advantages by the reward std of the group, of the batch, or not at all (Dr. GRPO).",
+        choices=["group", "batch", "none"],
+    )
+    mask_truncated_completions: bool = param(False, "Leave completions cut at max_completion_length out of the loss.")
+
+
+@dataclass(kw_only=True)
+class RLOOConfig(OnlineConfig):
+    """REINFORCE Leave-One-Out; fields mirror `trl.RLOOConfig` (which has no max_length)."""
+
+    trl_config: ClassVar[str] = "trl.RLOOConfig"
+    omitted_fields: ClassVar[frozenset[str]] = frozenset({"max_length"})
+
+    learning_rate: float = param(1e-6, "Initial learning rate for AdamW.", above=0, maximum=1)
+    num_generations: int = param(
+        2,
+        "Completions sampled per prompt; each one's baseline is the mean reward of the others. "
+        "per_device_train_batch_size x gradient_accumulation_steps must be a multiple of it.",
+        minimum=2,
+        maximum=MAX_BATCH,
+    )
+    max_completion_length: int = param(512, "Maximum length in tokens of a sampled completion.", minimum=1, maximum=MAX_LENGTH)
+    beta: float = param(
+        0.05,
+        "KL coefficient against the reference (the starting policy), in the reward; 0: no reference model.",
+        minimum=0,
+    )
+    num_iterations: int = param(1, "Optimisation passes over each batch of samples.", minimum=1, maximum=1000)
+    epsilon: float = param(0.2, "Clipping range of the importance ratio.", minimum=0, maximum=10)
+    normalize_advantages: bool = param(False, "Normalise advantages to mean 0, std 1 per generation batch.")
+    mask_truncated_completions: bool = param(False, "Leave completions cut at max_completion_length out of the loss.")
+
+
+@dataclass(kw_only=True)
+class OnlineDPOConfig(OnlineConfig):
+    """Online DPO (OAIF when the reward is a judge); fields mirror `trl.experimental.online_dpo.OnlineDPOConfig`.
+
+    Two completions per prompt; the reward source ranks them and DPO learns from the pair.
+    """
+
+    trl_config: ClassVar[str] = "trl.experimental.online_dpo.OnlineDPOConfig"
+
+    learning_rate: float = param(5e-7, "Initial learning rate for AdamW.", above=0, maximum=1)
+    max_new_tokens: int = param(64, "Maximum length in tokens of a sampled completion.", minimum=1, maximum=MAX_LENGTH)
+    max_length: int = param(
+        512,
+        "Maximum length in tokens of prompt + completion for the log-probabilities (the prompt's start is cut).",
+        minimum=2,
+        maximum=MAX_LENGTH,
+    )
+    temperature: float = param(0.9, "Sampling temperature of the completions.", above=0, maximum=100)
+    beta: float = param(0.1, "Strength of the pull towards the reference model: higher beta, less deviation.", minimum=0)
+    loss_type: str = param("sigmoid", "sigmoid: the DPO loss; ipo: IPO.", choices=["sigmoid", "ipo"])
+    missing_eos_penalty: float | None = param(
+        None, "Subtracted from the score of a completion without an end-of-sequence token. Unset: none.", minimum=0
+    )
+    disable_dropout: bool = param(True, "Disable dropout in the policy (and reference) model.")
+
+
 @dataclass(frozen=True)
 class Algorithm:
     """One row of the table."""
@@ -213,6 +395,8 @@ class Algorithm:
     produces: ModelKind
     config: type[CommonConfig]
     description: str = ""
+    # online: the policy samples and a reward source scores; the config's `reward` must name one
+    reward_required: bool = False
 
     def fields(self) -> dict[str, dict[str, Any]]:
         """The user-settable fields: {name: {"type", "default", "help", ["nullable"], ["choices"], bounds}}."""
@@ -272,6 +456,46 @@ ALGORITHMS: dict[str, Algorithm] = {
             ORPOConfig,
             "Odds Ratio Preference Optimization; no reference model.",
         ),
+        Algorithm(
+            "ppo",
+            "PPO",
+            ("prompts",),
+            ("policy",),
+            "policy",
+            PPOConfig,
+            "Proximal Policy Optimization (ours): samples, scores with a reward model, judge or rule, learns.",
+            reward_required=True,
+        ),
+        Algorithm(
+            "grpo",
+            "GRPO",
+            ("prompts",),
+            ("policy",),
+            "policy",
+            GRPOConfig,
+            "Group Relative Policy Optimization: samples a group per prompt, advantage = reward vs the group.",
+            reward_required=True,
+        ),
+        Algorithm(
+            "rloo",
+            "RLOO",
+            ("prompts",),
+            ("policy",),
+            "policy",
+            RLOOConfig,
+            "REINFORCE Leave-One-Out: each sample's baseline is the mean reward of the other samples.",
+            reward_required=True,
+        ),
+        Algorithm(
+            "online_dpo",
+            "Online DPO",
+            ("prompts",),
+            ("policy",),
+            "policy",
+            OnlineDPOConfig,
+            "Online DPO: two samples per prompt, ranked by the reward source (a judge: OAIF), DPO on the pair.",
+            reward_required=True,
+        ),
     ]
 }
 
@@ -293,7 +517,7 @@ def _fields(config_cls: type[CommonConfig]) -> dict[str, dict[str, Any]]:
     hints = typing.get_type_hints(config_cls)
     out: dict[str, dict[str, Any]] = {}
     for f in dataclasses.fields(config_cls):
-        if f.default is dataclasses.MISSING:  # model_name_or_path: set by the worker
+        if f.default is dataclasses.MISSING or f.name in config_cls.omitted_fields:  # model_name_or_path: the worker's
             continue
         annotation = hints[f.name]
         args = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
@@ -306,8 +530,11 @@ def _fields(config_cls: type[CommonConfig]) -> dict[str, dict[str, Any]]:
 
 
 def passthrough_fields(config_cls: type[CommonConfig]) -> list[str]:
-    """Names of the fields of `config_cls` that go to its TRL config class unchanged."""
-    return [f.name for f in dataclasses.fields(config_cls) if f.name not in LOCAL_FIELDS]
+    """Names of the fields of `config_cls` that go to its TRL config class unchanged (none without one)."""
+    if config_cls.trl_config is None:
+        return []
+    skip = config_cls.local_fields | config_cls.omitted_fields
+    return [f.name for f in dataclasses.fields(config_cls) if f.name not in skip]
 
 
 def schema() -> dict[str, dict[str, dict[str, Any]]]:
@@ -400,7 +627,18 @@ def validate(algorithm: str, values: dict[str, Any]) -> dict[str, Any]:
         if name not in fields:
             raise ConfigError(str(name), f"is not a setting of {algorithm} (known: {', '.join(sorted(fields))})")
         config[name] = _coerce(name, fields[name], value)
+    if config.get("reward"):  # the syntax here; that it names something of the project: at launch
+        kind, name = parse_reward(config["reward"])
+        config["reward"] = f"{kind}:{name}"
     return config
+
+
+def check_reward(algorithm: str, config: dict[str, Any]) -> tuple[str, str] | None:
+    """(kind, name) of the reward source of an online algorithm's config (ConfigError on `reward` when it is
+    missing or malformed); None for an algorithm that takes no reward."""
+    if not get(algorithm).reward_required:
+        return None
+    return parse_reward(config.get("reward"))
 
 
 def check_snapshot_format(algorithm: str, snapshot_format: str) -> None:

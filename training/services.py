@@ -10,7 +10,7 @@ from django.db import transaction
 from labeling.data import exporters
 from labeling.data.snapshots import create_snapshot
 from labeling.models import Project
-from training import algorithms, jobs
+from training import algorithms, jobs, reward_sources
 from labeling.models import DatasetSnapshot
 from training.models import Job, ModelVersion, TrainingJob
 
@@ -83,6 +83,8 @@ def launch_job(*, algorithm: str, base_model: ModelVersion, snapshot: DatasetSna
     if base_model.project_id != snapshot.project_id:
         raise algorithms.ConfigError("base_model", f"{base_model.name} belongs to another project than the snapshot")
     config = algorithms.validate(algorithm, overrides)
+    if algorithms.check_reward(algorithm, config) is not None:  # online: the reward source must exist in the project
+        reward_sources.resolve_reward(snapshot.project, config["reward"])
     algorithms.check_snapshot_format(algorithm, snapshot.format)
     algorithms.check_base_kind(algorithm, base_model.kind)
     if eval_snapshot is not None and eval_snapshot.format != snapshot.format:

@@ -6,7 +6,7 @@ this module only trains: it continues from the newest complete checkpoint of a r
 output ModelVersion (training.services.finish_job).
 """
 
-from training import jobs, services
+from training import jobs, reward_sources, services
 from training.models import Job, TrainingJob
 from training.selectors import latest_checkpoint
 from labeling.data.snapshots import snapshot_rows
@@ -26,10 +26,13 @@ def run_training(job: Job, progress: Progress) -> str:
     checkpoint = latest_checkpoint(output_dir)
     # a resumed job keeps the metrics logged up to its checkpoint; later ones will be logged again
     jobs.restart_from(job.pk, int(checkpoint.name.rsplit("-", 1)[1]) if checkpoint else 0)
+    # an online job's reward source (model:/judge:/rule:), resolved against its project to a plain dict
+    reward = details.config.get("reward")
     result = registry.train(
         details.algorithm, base=start.base, adapters=start.adapters, values=details.config,
         train_rows=snapshot_rows(details.snapshot), output_dir=output_dir, callback=progress,
         resume_from_checkpoint=checkpoint,
+        reward=reward_sources.resolve_reward(details.snapshot.project, reward) if reward else None,
     )
     if result.stopped_early and progress.cancel:
         services.finish_job(job.pk, status=Job.Status.CANCELLED, step=result.final_step)

@@ -18,7 +18,7 @@ from typing import Any
 
 from training import algorithms
 
-from . import dpo, kto, orpo, reward, sft
+from . import dpo, grpo, kto, online_dpo, orpo, ppo, reward, rloo, sft
 from .common import CommonConfig, ModelKind, ProgressCallback, TrainResult, is_adapter_dir
 
 ENTRIES: dict[str, Callable[..., TrainResult]] = {
@@ -27,6 +27,10 @@ ENTRIES: dict[str, Callable[..., TrainResult]] = {
     "dpo": dpo.train,
     "kto": kto.train,
     "orpo": orpo.train,
+    "ppo": ppo.train,
+    "grpo": grpo.train,
+    "rloo": rloo.train,
+    "online_dpo": online_dpo.train,
 }
 
 
@@ -50,11 +54,17 @@ def train(
     output_dir: Path,
     callback: ProgressCallback | None = None,
     resume_from_checkpoint: str | Path | None = None,
+    reward: dict[str, Any] | None = None,
 ) -> TrainResult:
-    """Train `algorithm` from `base` + `adapters` (merged in order) on `train_rows`; see the module docstring."""
+    """Train `algorithm` from `base` + `adapters` (merged in order) on `train_rows`; see the module docstring.
+
+    `reward`: the resolved reward source of an online algorithm (see `training.ml.rewards`).
+    """
     from datasets import Dataset
 
-    entry = ENTRIES[algorithms.get(algorithm).name]
+    row = algorithms.get(algorithm)
+    entry = ENTRIES[row.name]
+    extra: dict[str, Any] = {"reward": reward} if row.reward_required or reward is not None else {}
     return entry(
         make_config(algorithm, base, values),
         Dataset.from_list(train_rows),
@@ -62,6 +72,7 @@ def train(
         callback,
         resume_from_checkpoint=resume_from_checkpoint,
         adapters=list(adapters),
+        **extra,
     )
 
 

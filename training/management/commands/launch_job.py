@@ -19,6 +19,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--set", action="append", default=[], metavar="KEY=VALUE", help="a config setting; repeatable"
         )
+        parser.add_argument(
+            "--reward", metavar="SOURCE", help="online algorithms: model:NAME, judge:NAME or rule:NAME (sets `reward`)"
+        )
         parser.add_argument("--wait", action="store_true", help="wait for the job to finish")
         parser.add_argument("--timeout", type=float, default=24 * 3600, help="seconds to wait at most")
 
@@ -37,6 +40,8 @@ class Command(BaseCommand):
             if not sep or not key.strip():
                 raise CommandError(f"--set {item!r}: expected KEY=VALUE")
             overrides[key.strip()] = value
+        if opts.get("reward") is not None:
+            overrides["reward"] = opts["reward"]
         try:
             job = services.launch_job(
                 algorithm=opts["algorithm"], base_model=base, snapshot=snapshot, overrides=overrides
