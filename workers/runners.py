@@ -6,7 +6,7 @@ from training import jobs
 from training.models import Job
 from workers import generation, training  # noqa: F401  (Job.Kind.GENERATE and CAMPAIGN, Job.Kind.TRAIN)
 from workers import pipelines, rounds  # noqa: F401  (Job.Kind.PIPELINE, Job.Kind.ROUND)
-from workers import evaluation  # noqa: F401  (Job.Kind.EVALUATE)
+from workers import best_of_n, evaluation  # noqa: F401  (Job.Kind.BEST_OF_N, Job.Kind.EVALUATE)
 from workers.jobs import Progress, runner
 
 

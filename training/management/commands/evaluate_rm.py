@@ -63,4 +63,6 @@ class Command(BaseCommand):
         summary = evaluations.evaluation_summary(job)
         self.stdout.write(json.dumps(summary))
         if (opts["wait"] or opts["inline"]) and summary["status"] != "succeeded":
-            raise CommandError(f"evaluation job {job.pk} ended {summary['status']}")
+            job.refresh_from_db()
+            reason = (job.error.strip().splitlines() or [""])[-1]
+            raise CommandError(f"evaluation job {job.pk} ended {summary['status']}" + (f": {reason}" if reason else ""))
