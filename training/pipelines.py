@@ -406,11 +406,23 @@ def _judge(ctx: dict[str, Any]) -> Job:
 
     pipeline: Pipeline = ctx["pipeline"]
     spec = str(ctx.get("judge") or "").strip()
+    judge: Any = spec
     if spec == "self":
+        from training.judging import register_judge
+        from training.models import Judge
+
         model = pipeline.base if ctx.get("from", "base") == "base" else _model(ctx, ctx[ctx["from"]])
-        spec = f"model:{model.name}"
+        from django.utils.text import slugify
+
+        name = f"self-{slugify(model.name)}"[:80]
+        judge = Judge.objects.filter(project=pipeline.project, name=name).first() or register_judge(
+            pipeline.project,
+            name=name,
+            kind=Judge.Kind.LLM,
+            settings={"model": model.pk, "max_new_tokens": _int(ctx, "judge_max_new_tokens", 1)},
+        )
     limit = ctx.get("limit")
-    return start_run(project=pipeline.project, judge=spec, limit=int(limit) if limit not in (None, "") else None)
+    return start_run(project=pipeline.project, judge=judge, limit=int(limit) if limit not in (None, "") else None)
 
 
 def _evaluated(ctx: dict[str, Any], job: Job) -> dict[str, Any]:
@@ -543,6 +555,7 @@ SELF_REWARDING_DEFAULTS: dict[str, Any] = {
     "n": 2,  # samples per prompt (every two distinct ones become an item the policy judges)
     "split": "train",  # the prompts the policy answers
     "judge": "self",  # the current policy as an LLM judge; or NAME, model:NAME, rule:NAME
+    "judge_max_new_tokens": 64,  # of the self-judge's verdict
     "limit": None,
     "max_new_tokens": 32,
     "temperature": 1.0,

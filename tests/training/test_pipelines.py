@@ -136,7 +136,7 @@ def test_the_summarise_recipe_runs_end_to_end_on_a_tiny_qwen3(db, make_project, 
         base=base,
         settings={"data": str(data), "rows": 12, "heldout": 4, **TINY_TRAINING},
     )
-    assert run_job(pipeline.job_id, "test") == "succeeded", pipelines.steps_of(pipeline)[-1].error
+    assert run_job(pipeline.job_id, "test") == "succeeded", [s.error for s in pipelines.steps_of(pipeline) if s.error]
     steps = {s.name: s for s in pipelines.steps_of(pipeline)}
     assert all(s.status == "succeeded" for s in steps.values())
     assert steps["import"].outputs["train_rows"] == 8
@@ -161,14 +161,15 @@ def test_a_recipe_refuses_a_missing_data_file_naming_the_setting(db, tiny_models
 
 
 @pytest.mark.ml
-def test_the_self_rewarding_recipe_trains_dpo_on_the_policys_own_judgments(db, make_project, tiny_qwen3):
+def test_the_self_rewarding_recipe_turns_judged_samples_into_a_dpo_model(db, make_project, tiny_qwen3):
+    """k=1 on the tiny Qwen3. A random tiny model writes no parseable verdict (every LLM verdict would
+    be a tie, leaving no pair), so the run uses a rule judge; the next test checks the self-judge."""
+    from labeling.data.writer import Writer
     from labeling.models import Judgment
     from training.models import ModelVersion
     from training.services import register_model
 
     project = make_project(n_items=0)
-    from labeling.data.writer import Writer
-
     writer = Writer(project)
     for text in ("Write a haiku about rain.", "Name three colours.", "Say hello.", "Count to five."):
         writer.prompt(text)
@@ -178,13 +179,30 @@ def test_the_self_rewarding_recipe_trains_dpo_on_the_policys_own_judgments(db, m
         project=project,
         recipe="self-rewarding",
         base=base,
-        settings={"k": 1, "n": 2, "max_new_tokens": 8, "dpo.max_steps": 1, "dpo.per_device_train_batch_size": 2},
-    )
-    assert run_job(pipeline.job_id, "test") == "succeeded", pipelines.steps_of(pipeline)[-1].error
+        settings={
+            "k": 1, "n": 2, "judge": "rule:length", "max_new_tokens": 8,
+            "dpo.max_steps": 1, "dpo.per_device_train_batch_size": 2,
+        },
+    )  # fmt: skip
+    assert run_job(pipeline.job_id, "test") == "succeeded", [s.error for s in pipelines.steps_of(pipeline) if s.error]
     steps = {s.name: s for s in pipelines.steps_of(pipeline)}
     assert list(steps) == ["samples1", "pairs1", "judge1", "judgments1", "dpo1"]
-    assert Judgment.objects.filter(item__project=project, source="judge:model:tiny-qwen3").exists() or (
-        Judgment.objects.filter(item__project=project).exclude(annotator=None).exists()
-    )
+    assert Judgment.objects.filter(item__project=project, item__response_b__isnull=False).exists()
     dpo = ModelVersion.objects.get(project=project, name=steps["dpo1"].outputs["model"])
-    assert dpo.parent_id == base.pk if hasattr(dpo, "parent_id") else dpo
+    assert dpo.produced_by_id == steps["dpo1"].job_id
+
+
+def test_self_rewarding_judges_with_the_current_policy_as_an_llm_judge(db, tiny_models):
+    from training.models import Judge, JudgingRun
+
+    pipeline = pipelines.start_pipeline(
+        project=tiny_models["policy"].project, recipe="self-rewarding", base=tiny_models["policy"], settings={"k": 2}
+    )
+    assert [s.name for s in pipelines.steps_of(pipeline)][5:] == ["samples2", "pairs2", "judge2", "judgments2", "dpo2"]
+    step = pipelines.step_spec(pipeline, pipelines.steps_of(pipeline)[2])
+    run = pipelines.ACTIONS["judge"].start(pipelines.context(pipeline, step))
+    judge = JudgingRun.objects.get(pk=run.pk).judge
+    assert judge.kind == Judge.Kind.LLM and judge.settings["model"] == tiny_models["policy"].pk
+    with pytest.raises(ValueError, match="^k: cannot change"):
+        Job.objects.filter(pk=pipeline.job_id).update(status=Job.Status.FAILED)
+        pipelines.resume_pipeline(pipeline, {"k": 3})
