@@ -34,6 +34,9 @@ urlpatterns += [  # campaigns and the leaderboard (training/views_campaigns.py)
 urlpatterns += [  # rounds and pipelines (training/views_loop.py)
     path("projects/<slug:slug>/rounds/", views_loop.project_rounds, name="rounds"),
     path("projects/<slug:slug>/rounds/<int:number>/close/", views_loop.round_close, name="round_close"),
+    path("projects/<slug:slug>/pipelines/", views_loop.project_pipelines, name="pipelines"),
+    path("projects/<slug:slug>/pipelines/<int:pipeline_id>/", views_loop.pipeline_detail, name="pipeline"),
+    path("projects/<slug:slug>/pipelines/<int:pipeline_id>/resume/", views_loop.pipeline_resume, name="pipeline_resume"),
 ]
 
 urlpatterns += [  # AI judges (training/views_judges.py)

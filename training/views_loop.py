@@ -101,3 +101,86 @@ def _int(value: Any, field: str) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise ValueError(f"{field}: choose one") from None
+
+
+# ---------------------------------------------------------------- pipelines
+
+
+@login_required
+def project_pipelines(request: HttpRequest, slug: str) -> HttpResponse:
+    """A project's pipelines, and the form that launches a recipe (recipe, base model, settings)."""
+    from training import pipelines
+
+    project = get_project_for_user(request.user, slug, research=True)
+    error = ""
+    if request.method == "POST":
+        try:
+            base = ModelVersion.objects.filter(project=project, pk=_int(request.POST.get("base"), "base")).first()
+            if base is None:
+                raise ValueError("base: choose a model version of this project")
+            pipeline = pipelines.start_pipeline(
+                project=project,
+                recipe=str(request.POST.get("recipe", "")),
+                base=base,
+                settings=parse_settings_text(request.POST.get("settings", "")),
+                user=request.user,
+            )
+        except ValueError as exc:
+            error = str(exc)
+        else:
+            messages.success(request, f"Pipeline {pipeline.pk} queued.")
+            return redirect("training:pipeline", project.slug, pipeline.pk)
+    context = {
+        "project": project,
+        "pipelines": pipelines.pipelines_of(project)[:50],
+        "recipes": [(r, sorted(r.defaults.items())) for r in pipelines.RECIPES.values()],
+        "bases": ModelVersion.objects.filter(project=project, kind=ModelVersion.Kind.POLICY).order_by("-created_at"),
+        "error": error,
+        "worker_warning": selectors.worker_warning(),
+    }
+    return render(request, "training/pipelines.html", context, status=422 if error else 200)
+
+
+def _pipeline(request: HttpRequest, slug: str, pipeline_id: int) -> tuple[Any, Any]:
+    from training.models import Pipeline
+
+    project = get_project_for_user(request.user, slug, research=True)
+    pipeline = Pipeline.objects.select_related("job", "base").filter(project=project, pk=pipeline_id).first()
+    if pipeline is None:
+        raise Http404("No such pipeline")
+    return project, pipeline
+
+
+@login_required
+def pipeline_detail(request: HttpRequest, slug: str, pipeline_id: int) -> HttpResponse:
+    """Each step with its child job's status and progress; resume when the pipeline failed. htmx polls the steps."""
+    from training import pipelines
+
+    project, pipeline = _pipeline(request, slug, pipeline_id)
+    context = {
+        "project": project,
+        "pipeline": pipeline,
+        "recipe": pipelines.RECIPES.get(pipeline.recipe),
+        "steps": pipelines.steps_of(pipeline),
+        "settings_text": "\n".join(f"{k}={json.dumps(v)}" for k, v in sorted(pipeline.settings.items())),
+    }
+    template = "training/partials/pipeline_steps.html" if request.headers.get("HX-Request") else "training/pipeline.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_POST
+def pipeline_resume(request: HttpRequest, slug: str, pipeline_id: int) -> HttpResponse:
+    """Queue a failed or cancelled pipeline again (with corrected settings); finished steps are kept."""
+    from training import pipelines
+
+    project, pipeline = _pipeline(request, slug, pipeline_id)
+    try:
+        changed = parse_settings_text(request.POST.get("settings", ""))
+        changed = {k: v for k, v in changed.items() if pipeline.settings.get(k) != v}
+        pipelines.resume_pipeline(pipeline, changed)
+    except ValueError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Pipeline {pipeline.pk} resumed from its first unfinished step.")
+    return redirect("training:pipeline", project.slug, pipeline.pk)

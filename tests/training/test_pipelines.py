@@ -206,3 +206,30 @@ def test_self_rewarding_judges_with_the_current_policy_as_an_llm_judge(db, tiny_
     with pytest.raises(ValueError, match="^k: cannot change"):
         Job.objects.filter(pk=pipeline.job_id).update(status=Job.Status.FAILED)
         pipelines.resume_pipeline(pipeline, {"k": 3})
+
+
+def test_the_pipelines_page_launches_a_recipe_and_the_pipeline_page_shows_its_steps_and_resumes_it(
+    client, django_user_model, tiny_models, three_steps
+):
+    project = tiny_models["policy"].project
+    user = django_user_model.objects.create_user("researcher", password="pw", is_staff=True)
+    project.memberships.create(user=user, role="admin")
+    client.force_login(user)
+    url = f"/training/projects/{project.slug}/pipelines/"
+    refused = client.post(url, {"recipe": "three-steps", "base": tiny_models["policy"].pk, "settings": "colour=red"})
+    assert refused.status_code == 422 and "colour: not a setting" in refused.content.decode()
+    launched = client.post(
+        url, {"recipe": "three-steps", "base": tiny_models["policy"].pk, "settings": "fail_step=second"}
+    )
+    pipeline = Pipeline.objects.get()
+    assert launched.status_code == 302 and launched["Location"].endswith(f"/pipelines/{pipeline.pk}/")
+    run_job(pipeline.job_id, "test")
+    page = client.get(launched["Location"]).content.decode()
+    assert "asked to fail" in page and "Resume from the failed step" in page
+    assert page.count('aria-label="progress of step') == 1  # the first step's job; the failed one queued none
+
+    client.post(f"{launched['Location']}resume/", {"settings": "fail_step="})
+    assert run_job(pipeline.job_id, "test") == "succeeded"
+    page = client.get(launched["Location"]).content.decode()
+    assert "Resume from the failed step" not in page and page.count('aria-label="progress of step') == 3
+    assert f"#{pipeline.pk}" in client.get(url).content.decode()
