@@ -160,3 +160,13 @@ def test_a_dpo_policy_equal_to_its_reference_scores_every_pair_as_a_tie(training
     assert result["categories"] == {evaluations.NO_CATEGORY: {"accuracy": 0.5, "n": held_out.rows}}
     assert Evaluation.objects.get(pk=result["job"]).reference == base
     assert same.pk
+
+
+@pytest.mark.ml
+def test_a_sequence_longer_than_the_context_keeps_its_last_tokens_and_the_response_start_moves_with_them():
+    from training.ml.evaluate import keep_last
+
+    assert keep_last(range(10), 4, start=7) == ([6, 7, 8, 9], 1)  # the response began at token 7: now token 1
+    assert keep_last(range(10), 6, start=7) == ([4, 5, 6, 7, 8, 9], 3)
+    assert keep_last(range(10), None, start=7) == (list(range(10)), 7)
+    assert keep_last(range(3), 4) == ([0, 1, 2], 0)

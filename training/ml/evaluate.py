@@ -72,7 +72,7 @@ def encode_pair(tokenizer: PreTrainedTokenizerBase, prompt: Text, response: Text
 
 def context_length(model: PreTrainedModel) -> int | None:
     """The longest sequence the model takes (None when its config does not say)."""
-    limit = getattr(model.config, "max_position_embeddings", None)
+    limit = getattr(getattr(model, "config", None), "max_position_embeddings", None)
     return int(limit) if isinstance(limit, int) and limit > 0 else None
 
 
