@@ -4,9 +4,10 @@ import time
 
 from training import jobs
 from training.models import Job
-from workers import generation, training  # noqa: F401  (Job.Kind.GENERATE and CAMPAIGN, Job.Kind.TRAIN)
-from workers import pipelines, rounds  # noqa: F401  (Job.Kind.PIPELINE, Job.Kind.ROUND)
-from workers import best_of_n, evaluation  # noqa: F401  (Job.Kind.BEST_OF_N, Job.Kind.EVALUATE)
+
+# the modules of the other kinds' runners: generation (GENERATE, CAMPAIGN), training (TRAIN), pipelines
+# (PIPELINE), rounds (ROUND), best_of_n (BEST_OF_N), evaluation (EVALUATE), judging (JUDGE)
+from workers import best_of_n, evaluation, generation, judging, pipelines, rounds, training  # noqa: F401
 from workers.jobs import Progress, runner
 
 
