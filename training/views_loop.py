@@ -157,15 +157,23 @@ def pipeline_detail(request: HttpRequest, slug: str, pipeline_id: int) -> HttpRe
     from training import pipelines
 
     project, pipeline = _pipeline(request, slug, pipeline_id)
+    steps = _with_error_heads(pipelines.steps_of(pipeline))
     context = {
         "project": project,
         "pipeline": pipeline,
         "recipe": pipelines.RECIPES.get(pipeline.recipe),
-        "steps": pipelines.steps_of(pipeline),
+        "steps": steps,
+        "done": sum(1 for s in steps if s.status == "succeeded"),
         "settings_text": "\n".join(f"{k}={json.dumps(v)}" for k, v in sorted(pipeline.settings.items())),
     }
     template = "training/partials/pipeline_steps.html" if request.headers.get("HX-Request") else "training/pipeline.html"
     return render(request, template, context)
+
+
+def _with_error_heads(steps: list[Any]) -> list[Any]:
+    for step in steps:
+        step.error_head = (step.error or "").strip().split("\n", 1)[0][:300]
+    return steps
 
 
 @login_required
