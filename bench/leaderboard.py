@@ -52,13 +52,23 @@ def main() -> None:
         fastchat_mle([rows[i] for i in rng.integers(0, len(rows), len(rows))])
     reference_seconds = (time.perf_counter() - start) / args.reference_rounds * (args.rounds + 1)
     diff = max(abs(m.rating - reference[m.name]) for m in board.models)
-    print(f"ours: {seconds:.2f} s for the fit and {args.rounds} bootstrap rounds; "
-          f"scikit-learn on rows: ~{reference_seconds:.0f} s for the same (estimated from {args.reference_rounds})")
-    print(json.dumps({
-        "votes": len(rows), "models": len(board.models), "rounds": args.rounds, "seconds": round(seconds, 3),
-        "max_diff_vs_reference": round(diff, 5), "reference_seconds": round(reference_seconds, 1),
-        "ratio": round(reference_seconds / seconds, 1),
-    }))
+    print(
+        f"ours: {seconds:.2f} s for the fit and {args.rounds} bootstrap rounds; "
+        f"scikit-learn on rows: ~{reference_seconds:.0f} s for the same (estimated from {args.reference_rounds})"
+    )
+    print(
+        json.dumps(
+            {
+                "votes": len(rows),
+                "models": len(board.models),
+                "rounds": args.rounds,
+                "seconds": round(seconds, 3),
+                "max_diff_vs_reference": round(diff, 5),
+                "reference_seconds": round(reference_seconds, 1),
+                "ratio": round(reference_seconds / seconds, 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
 A battle is (model_a, model_b, winner) with winner in "model_a", "model_b", "tie", "tie (bothbad)".
 A tie counts as half a win each way. Ratings are on the Elo-like scale 400 * log10 odds, centred on
 1000 (mean rating 1000), the same solution as FastChat's LogisticRegression without penalty.
-Intervals: bootstrap over battles, vectorised: each round draws new counts for the (pair, outcome)
-cells from one multinomial, and all rounds are fitted at once by batched Newton steps.
+Intervals: bootstrap over battles, vectorised: each round draws new counts for the (unordered pair,
+outcome) cells from one multinomial, and all rounds are fitted at once by batched Newton steps.
 """
 
 from __future__ import annotations
@@ -60,6 +60,23 @@ def _wins(counts: np.ndarray) -> np.ndarray:
     return a_wins + swap(b_wins, -1, -2) + 0.5 * (ties + swap(ties, -1, -2))
 
 
+def _bootstrap_wins(counts: np.ndarray, rounds: int, seed: int) -> np.ndarray:
+    """W for `rounds` resamples of the battles, drawn as counts: one multinomial over the cells
+    (unordered pair, outcome), which is what resampling the battle rows gives for W."""
+    p = counts.shape[0]
+    upper = np.triu_indices(p, 1)
+    wins = _wins(counts)
+    ties = counts[..., 2] + counts[..., 2].T
+    i_wins, j_wins = wins - 0.5 * ties, (wins - 0.5 * ties).T  # decisive wins each way
+    cells = np.stack([i_wins[upper], j_wins[upper], ties[upper]], axis=-1).ravel()
+    total = int(round(cells.sum()))
+    drawn = np.random.default_rng(seed).multinomial(total, cells / total, size=rounds).reshape(rounds, -1, 3)
+    out = np.zeros((rounds, p, p))
+    out[:, upper[0], upper[1]] = drawn[..., 0] + 0.5 * drawn[..., 2]
+    out[:, upper[1], upper[0]] = drawn[..., 1] + 0.5 * drawn[..., 2]
+    return out
+
+
 def fit(wins: np.ndarray, iterations: int = 100, tol: float = 1e-10, start: np.ndarray | None = None) -> np.ndarray:
     """Maximum-likelihood Bradley-Terry strengths theta (natural log odds), sum zero, for one or many W.
 
@@ -101,18 +118,20 @@ def leaderboard(battles: Iterable[tuple[str, str, str]], *, bootstrap: int = 100
     ratings = to_rating(theta)
     total = int(counts.sum())
     if bootstrap > 0 and total > 0:
-        rng = np.random.default_rng(seed)
-        flat = counts.ravel()
-        samples = rng.multinomial(total, flat / total, size=bootstrap).reshape(bootstrap, *counts.shape)
-        boot = to_rating(fit(_wins(samples), start=theta))
+        boot = to_rating(fit(_bootstrap_wins(counts, bootstrap, seed), start=theta))
         low, high = np.percentile(boot, [2.5, 97.5], axis=0)
     else:
         low, high = ratings, ratings
     games = wins + wins.T
     played = games.sum(axis=1)
     models = [
-        Rating(name=names[i], rating=float(ratings[i]), ci=(float(low[i]), float(high[i])),
-               battles=int(round(played[i])), win_rate=float(wins[i].sum() / played[i]) if played[i] else 0.0)
+        Rating(
+            name=names[i],
+            rating=float(ratings[i]),
+            ci=(float(low[i]), float(high[i])),
+            battles=int(round(played[i])),
+            win_rate=float(wins[i].sum() / played[i]) if played[i] else 0.0,
+        )
         for i in range(p)
     ]
     order = sorted(range(p), key=lambda i: -ratings[i])

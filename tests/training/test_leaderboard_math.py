@@ -18,7 +18,9 @@ def synthetic_battles(n: int, strengths: list[float], seed: int = 0) -> list[tup
         a, b = rng.choice(p, 2, replace=False)
         pa = 1 / (1 + 10 ** ((strengths[b] - strengths[a]) / 400))
         u = rng.random()
-        winner = "tie" if u < 0.1 else ("tie (bothbad)" if u < 0.15 else ("model_a" if rng.random() < pa else "model_b"))
+        winner = (
+            "tie" if u < 0.1 else ("tie (bothbad)" if u < 0.15 else ("model_a" if rng.random() < pa else "model_b"))
+        )
         rows.append((f"m{a}", f"m{b}", winner))
     return rows
 
