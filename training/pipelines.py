@@ -94,7 +94,11 @@ def parse_settings(recipe: Recipe, values: dict[str, Any] | None) -> dict[str, A
     """The recipe's defaults with `values` over them; ValueError naming an unknown key."""
     values = dict(values or {})
     prefixes = {f"{s.name}." for s in recipe.steps_for({**recipe.defaults, **values}) if s.action == "train"}
-    prefixes |= {s.params["settings_prefix"] for s in recipe.steps_for({**recipe.defaults, **values}) if "settings_prefix" in s.params}
+    prefixes |= {
+        s.params["settings_prefix"]
+        for s in recipe.steps_for({**recipe.defaults, **values})
+        if "settings_prefix" in s.params
+    }
     unknown = sorted(k for k in set(values) - set(recipe.defaults) if not any(k.startswith(p) for p in prefixes))
     if unknown:
         raise ValueError(f"{unknown[0]}: not a setting of recipe {recipe.name} ({', '.join(sorted(recipe.defaults))})")
@@ -112,9 +116,7 @@ def start_pipeline(
         raise ValueError(f"base: {base.name} belongs to another project")
     values = parse_settings(spec, settings)
     with transaction.atomic():
-        job = jobs.create(
-            Job, kind=Job.Kind.PIPELINE, project=project, user=user, total=len(spec.steps_for(values))
-        )
+        job = jobs.create(Job, kind=Job.Kind.PIPELINE, project=project, user=user, total=len(spec.steps_for(values)))
         pipeline = Pipeline.objects.create(
             project=project, recipe=spec.name, base=base, settings=values, job=job, created_by=job.created_by
         )
@@ -130,12 +132,18 @@ def resume_pipeline(pipeline: Pipeline, settings: dict[str, Any] | None = None) 
     spec = get_recipe(pipeline.recipe)
     with transaction.atomic():
         if settings:
-            fixed = [k for k in settings if k in FIXED_ON_RESUME.get(spec.name, ()) and settings[k] != pipeline.settings.get(k)]
+            fixed = [
+                k
+                for k in settings
+                if k in FIXED_ON_RESUME.get(spec.name, ()) and settings[k] != pipeline.settings.get(k)
+            ]
             if fixed:
                 raise ValueError(f"{fixed[0]}: cannot change when resuming (it shapes the steps)")
             pipeline.settings = parse_settings(spec, {**pipeline.settings, **settings})
             pipeline.save(update_fields=["settings"])
-        jobs.resume(pipeline.job)  # type: ignore[arg-type]  (ValueError unless failed or cancelled)
+        if pipeline.job is None:
+            raise ValueError(f"pipeline: {pipeline.pk} has no job to resume")
+        jobs.resume(pipeline.job)  # ValueError unless failed or cancelled
     return pipeline
 
 

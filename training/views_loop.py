@@ -166,7 +166,9 @@ def pipeline_detail(request: HttpRequest, slug: str, pipeline_id: int) -> HttpRe
         "done": sum(1 for s in steps if s.status == "succeeded"),
         "settings_text": "\n".join(f"{k}={json.dumps(v)}" for k, v in sorted(pipeline.settings.items())),
     }
-    template = "training/partials/pipeline_steps.html" if request.headers.get("HX-Request") else "training/pipeline.html"
+    template = (
+        "training/partials/pipeline_steps.html" if request.headers.get("HX-Request") else "training/pipeline.html"
+    )
     return render(request, template, context)
 
 

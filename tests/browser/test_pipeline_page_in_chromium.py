@@ -32,7 +32,9 @@ def test_a_failed_pipeline_shows_its_steps_and_resumes_from_the_failed_one(
     user = make_user(username="res")
     project = make_project(n_items=0, members={user: "researcher"})
     base = ModelVersion.objects.create(project=project, name="tiny-qwen3", base="/models/tiny-qwen3", kind="policy")
-    pipeline = pipelines.start_pipeline(project=project, recipe="three-steps", base=base, settings={"fail_step": "second"})
+    pipeline = pipelines.start_pipeline(
+        project=project, recipe="three-steps", base=base, settings={"fail_step": "second"}
+    )
     assert run_job(pipeline.job_id, "test") == "failed"
 
     page.set_default_timeout(60_000)

@@ -125,4 +125,4 @@ def build_tiny_qwen3(out_dir: str | Path, texts: Iterable[str], vocab_size: int 
 
     tokenizer = build_tokenizer(texts, vocab_size)
     torch.manual_seed(seed)
-    return _save(Qwen3ForCausalLM(_qwen3_config(tokenizer)), tokenizer, out_dir)  # type: ignore[arg-type]
+    return _save(Qwen3ForCausalLM(_qwen3_config(tokenizer)), tokenizer, out_dir)
