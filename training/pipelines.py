@@ -500,6 +500,74 @@ def _board_rows(board: Any) -> list[dict[str, Any]]:
     ]
 
 
+@action("best_worst")
+def _best_worst(ctx: dict[str, Any]) -> dict[str, Any]:
+    """A preference snapshot of the generation step's samples: per prompt, the sample with the most wins
+    in the judged items (a tie half a win) as chosen, the one with the fewest as rejected; prompts whose
+    samples all scored alike give no pair. Frozen as a content-addressed file like any snapshot."""
+    import hashlib
+    import os
+
+    from labeling.data.snapshots import snapshot_dir
+    from labeling.models import DatasetSnapshot, Item, Judgment
+
+    pipeline: Pipeline = ctx["pipeline"]
+    job = Job.objects.get(pk=ctx["generation"], project=pipeline.project)
+    items = Item.objects.filter(response_a__generation__job=job, response_b__isnull=False)
+    wins: dict[int, dict[int, float]] = {}  # prompt -> response -> wins
+    responses: dict[int, Any] = {}
+    for judgment in Judgment.objects.filter(item__in=items).select_related(
+        "item__prompt", "item__response_a", "item__response_b"
+    ):
+        item = judgment.item
+        a, b = item.response_a, item.response_b
+        assert b is not None
+        share = {"a": (1.0, 0.0), "b": (0.0, 1.0), "tie": (0.5, 0.5)}.get(judgment.choice)
+        if share is None:
+            continue
+        board = wins.setdefault(item.prompt_id, {})
+        for response, points in ((a, share[0]), (b, share[1])):
+            board[response.pk] = board.get(response.pk, 0.0) + points
+            responses[response.pk] = response
+    rows: list[dict[str, Any]] = []
+    for board in wins.values():
+        best, worst = max(board, key=lambda r: board[r]), min(board, key=lambda r: board[r])
+        if board[best] <= board[worst]:
+            continue
+        chosen, rejected = responses[best], responses[worst]
+        prompt = chosen.prompt
+        if prompt.conversation:
+            rows.append(
+                {
+                    "prompt": prompt.conversation,
+                    "chosen": [{"role": "assistant", "content": chosen.text}],
+                    "rejected": [{"role": "assistant", "content": rejected.text}],
+                }
+            )
+        else:
+            rows.append({"prompt": prompt.text, "chosen": chosen.text, "rejected": rejected.text})
+    if not rows:
+        raise ValueError(f"{ctx['step']}: no prompt had a best and a worst sample (every verdict a tie?)")
+    data = "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in rows).encode()
+    sha = hashlib.sha256(data).hexdigest()
+    path = snapshot_dir() / f"{sha}.jsonl"
+    if not path.exists():
+        part = path.with_name(f".new-{sha}.jsonl")
+        part.write_bytes(data)
+        os.chmod(part, 0o444)
+        os.replace(part, path)
+    snapshot = DatasetSnapshot.objects.create(
+        project=pipeline.project,
+        format=DatasetSnapshot.Format.PREFERENCE,
+        file_type="jsonl",
+        spec={"format": "preference", "pipeline": pipeline.pk, "best_vs_worst_of_job": job.pk},
+        sha256=sha,
+        rows=len(rows),
+        size_bytes=len(data),
+    )
+    return {"snapshot": snapshot.pk, "rows": len(rows)}
+
+
 # ---------------------------------------------------------------- built-in recipes
 
 SUMMARISE_DEFAULTS: dict[str, Any] = {
@@ -560,7 +628,7 @@ register_recipe(
 
 SELF_REWARDING_DEFAULTS: dict[str, Any] = {
     "k": 2,  # iterations
-    "n": 2,  # samples per prompt (every two distinct ones become an item the policy judges)
+    "n": 2,  # samples per prompt (every two distinct ones are an item the policy judges; best vs worst: a DPO pair)
     "split": "train",  # the prompts the policy answers
     "judge": "self",  # the current policy as an LLM judge; or NAME, model:NAME, rule:NAME
     "judge_max_new_tokens": 64,  # of the self-judge's verdict
@@ -583,7 +651,7 @@ def _self_rewarding_steps(values: dict[str, Any]) -> tuple[Step, ...]:
             Step(f"samples{i}", "generate", {"from": policy, "split": values.get("split", "train")}),
             Step(f"pairs{i}", "pairs"),
             Step(f"judge{i}", "judge", {"from": policy}),
-            Step(f"judgments{i}", "snapshot", {"format": "preference", "split": "all"}),
+            Step(f"judgments{i}", "best_worst"),
             Step(
                 f"dpo{i}",
                 "train",

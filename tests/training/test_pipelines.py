@@ -188,6 +188,7 @@ def test_the_self_rewarding_recipe_turns_judged_samples_into_a_dpo_model(db, mak
     steps = {s.name: s for s in pipelines.steps_of(pipeline)}
     assert list(steps) == ["samples1", "pairs1", "judge1", "judgments1", "dpo1"]
     assert Judgment.objects.filter(item__project=project, item__response_b__isnull=False).exists()
+    assert 1 <= steps["judgments1"].outputs["rows"] <= 4  # one best-vs-worst pair per prompt at most
     dpo = ModelVersion.objects.get(project=project, name=steps["dpo1"].outputs["model"])
     assert dpo.produced_by_id == steps["dpo1"].job_id
 
