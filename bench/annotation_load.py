@@ -81,7 +81,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_THREADS", 2)))
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--timeline", action="store_true", help="print the open run's latency second by second")
-    p.add_argument("--runs", default="capacity,bare,open", help="which runs, comma-separated (for tuning; the JSON has all keys)")
+    p.add_argument(
+        "--runs", default="capacity,bare,open", help="which runs, comma-separated (for tuning; the JSON has all keys)"
+    )
     return p.parse_args()
 
 
@@ -104,8 +106,12 @@ def create_data(args: argparse.Namespace, tag: str) -> dict:
     User.objects.bulk_create([User(username=name, password=hashed) for name in names])
     researcher = User.objects.create(username=f"bench-{tag}-researcher", password=hashed)
     project = services.create_project(
-        creator=researcher, name=f"Load benchmark {tag}", slug=f"bench-{tag}", kind="pairwise",
-        overlap=args.overlap, guidelines="Pick the **more helpful** answer.",
+        creator=researcher,
+        name=f"Load benchmark {tag}",
+        slug=f"bench-{tag}",
+        kind="pairwise",
+        overlap=args.overlap,
+        guidelines="Pick the **more helpful** answer.",
     )
     users = list(User.objects.filter(username__in=names).order_by("username"))
     Membership.objects.bulk_create([Membership(project=project, user=u, role=Membership.Role.ANNOTATOR) for u in users])
@@ -115,19 +121,28 @@ def create_data(args: argparse.Namespace, tag: str) -> dict:
         batch_size=5000,
     )
     responses = Response.objects.bulk_create(
-        [Response(prompt=p, text=markdown_answer(rng, f"{side}{i}", i), source=f"model:bench-{side}")
-         for i, p in enumerate(prompts) for side in "ab"],
+        [
+            Response(prompt=p, text=markdown_answer(rng, f"{side}{i}", i), source=f"model:bench-{side}")
+            for i, p in enumerate(prompts)
+            for side in "ab"
+        ],
         batch_size=5000,
     )
     Item.objects.bulk_create(
-        [Item(project=project, prompt=p, response_a=responses[2 * i], response_b=responses[2 * i + 1])
-         for i, p in enumerate(prompts)],
+        [
+            Item(project=project, prompt=p, response_a=responses[2 * i], response_b=responses[2 * i + 1])
+            for i, p in enumerate(prompts)
+        ],
         batch_size=5000,
     )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
-    return {"slug": project.slug, "project_id": project.pk, "usernames": names,
-            "user_ids": {u.username: u.pk for u in users}}
+    return {
+        "slug": project.slug,
+        "project_id": project.pk,
+        "usernames": names,
+        "user_ids": {u.username: u.pk for u in users},
+    }
 
 
 # --- gunicorn ----------------------------------------------------------------------------------
@@ -142,10 +157,22 @@ def free_port() -> int:
 def start_server(args: argparse.Namespace, database_url: str, port: int) -> subprocess.Popen:
     env = dict(os.environ, DATABASE_URL=database_url, DEBUG="false", PYTHONUNBUFFERED="1")
     cmd = [
-        str(Path(sys.executable).parent / "gunicorn"), "webapp.wsgi:application",
-        "--bind", f"127.0.0.1:{port}", "--worker-class", "gthread",
-        "--workers", str(args.workers), "--threads", str(args.threads),
-        "--backlog", "2048", "--keep-alive", "5", "--log-level", "warning",
+        str(Path(sys.executable).parent / "gunicorn"),
+        "webapp.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--worker-class",
+        "gthread",
+        "--workers",
+        str(args.workers),
+        "--threads",
+        str(args.threads),
+        "--backlog",
+        "2048",
+        "--keep-alive",
+        "5",
+        "--log-level",
+        "warning",
     ]
     server = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
     import urllib.request
@@ -250,8 +277,12 @@ class Annotator:
         it was not stored (a late submit on an item that filled up meanwhile)."""
         form = self.form
         assert form is not None
-        data = {"csrfmiddlewaretoken": form.csrf, "client_token": form.client_token,
-                "choice": random.choice(form.choices), "ms": str(random.randint(800, 9000))}
+        data = {
+            "csrfmiddlewaretoken": form.csrf,
+            "client_token": form.client_token,
+            "choice": random.choice(form.choices),
+            "ms": str(random.randint(800, 9000)),
+        }
         sends = [self._send("POST", form.action, data, htmx=True)]
         if double:
             sends.append(self._send("POST", form.action, data, htmx=True))
@@ -277,7 +308,9 @@ async def _timed(stats: Stats, deadline: float, start: float, coro) -> object:
     return result
 
 
-async def closed_loop(annotators: list[Annotator], duration: float, bare: bool, acks: list, double_click: float) -> Stats:
+async def closed_loop(
+    annotators: list[Annotator], duration: float, bare: bool, acks: list, double_click: float
+) -> Stats:
     stats = Stats()
     deadline = time.perf_counter() + duration
 
@@ -423,14 +456,20 @@ async def drive(args: argparse.Namespace, base: str, data: dict, database_url: s
     if args.timeline:
         for second in range(int(args.duration)):
             lat = [ms for t, ms in opened.timeline if second <= t < second + 1]
-            print(f"  open t={second:2d}s: {len(lat):3d} votes, p50 {_ms(percentile(lat, 50))} ms, "
-                  f"max {_ms(max(lat, default=0))} ms", file=sys.stderr)
+            print(
+                f"  open t={second:2d}s: {len(lat):3d} votes, p50 {_ms(percentile(lat, 50))} ms, "
+                f"max {_ms(max(lat, default=0))} ms",
+                file=sys.stderr,
+            )
     for name, stats in (("capacity", capacity), ("bare", bare), ("open", opened)):
         if name not in runs:
             continue
-        print(f"{name:>8}: {stats.requests} requests, {stats.votes} votes, p50 {_ms(percentile(stats.latencies_ms, 50))} ms, "
-              f"p99 {_ms(percentile(stats.latencies_ms, 99))} ms, max {max(stats.latencies_ms, default=0):.1f} ms, "
-              f"refused {stats.refused}, errors {dict(stats.errors)}", file=sys.stderr)
+        print(
+            f"{name:>8}: {stats.requests} requests, {stats.votes} votes, p50 {_ms(percentile(stats.latencies_ms, 50))} ms, "
+            f"p99 {_ms(percentile(stats.latencies_ms, 99))} ms, max {max(stats.latencies_ms, default=0):.1f} ms, "
+            f"refused {stats.refused}, errors {dict(stats.errors)}",
+            file=sys.stderr,
+        )
     loop_rps = capacity.requests / args.duration
     bare_rps = bare.requests / args.duration
     return {
@@ -466,8 +505,12 @@ def check(data: dict, acks: list[tuple[str, str]], overlap: int) -> dict:
     mismatched = items.exclude(judgment_count=F("n")).count()
     stored = set(judgments.values_list("annotator_id", "client_token"))
     lost = sum((data["user_ids"][name], token) not in stored for name, token in acks)
-    return {"duplicates": per_pair + per_token + over_k + mismatched, "lost": lost,
-            "judgments": judgments.count(), "acknowledged": len(acks)}
+    return {
+        "duplicates": per_pair + per_token + over_k + mismatched,
+        "lost": lost,
+        "judgments": judgments.count(),
+        "acknowledged": len(acks),
+    }
 
 
 # --- main --------------------------------------------------------------------------------------
@@ -484,8 +527,11 @@ def main() -> int:
     tag = time.strftime("%Y%m%d%H%M%S")
     data = create_data(args, tag)
     connection.close()
-    print(f"database {'bench_load (fresh)' if fresh else 'from DATABASE_URL'}: {args.items} items, "
-          f"k={args.overlap}, ready in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    print(
+        f"database {'bench_load (fresh)' if fresh else 'from DATABASE_URL'}: {args.items} items, "
+        f"k={args.overlap}, ready in {time.perf_counter() - t0:.1f} s",
+        file=sys.stderr,
+    )
 
     port = free_port()
     server = start_server(args, database_url, port)

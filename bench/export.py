@@ -87,8 +87,11 @@ def _sentence(rng: random.Random, n: int) -> str:
 
 def _response(rng: random.Random, k: int) -> str:
     """A few hundred characters of Markdown, like a model's answer."""
-    parts = [f'**Answer {k}.** "{_sentence(rng, 14)}"', _sentence(rng, 20),
-             "\n".join(f"- {_sentence(rng, 5)}" for _ in range(3))]
+    parts = [
+        f'**Answer {k}.** "{_sentence(rng, 14)}"',
+        _sentence(rng, 20),
+        "\n".join(f"- {_sentence(rng, 5)}" for _ in range(3)),
+    ]
     if k % 4 == 0:
         parts.append(f"```python\ndef f(x):\n    return x * {k % 97} + 1  # <ok> \\ done\n```")
     return "\n\n".join(parts)
@@ -123,7 +126,9 @@ def fill(n: int, seed: int) -> int:
         return project.pk
     started = time.perf_counter()
     rng = random.Random(seed)
-    prompts_pool = [_copy_text(f"Question {k}: {_sentence(rng, 12)} Explain *why*, with an example?") for k in range(1024)]
+    prompts_pool = [
+        _copy_text(f"Question {k}: {_sentence(rng, 12)} Explain *why*, with an example?") for k in range(1024)
+    ]
     answers_pool = [_copy_text(_response(rng, k)) for k in range(4096)]
     n_prompts = max(1, n // 4)
     with transaction.atomic():
@@ -133,8 +138,11 @@ def fill(n: int, seed: int) -> int:
                 cursor.execute(f"DELETE FROM labeling_judgment WHERE item_id IN ({items})", [project.pk])
                 cursor.execute("DELETE FROM labeling_assignment WHERE project_id = %s", [project.pk])
                 cursor.execute("DELETE FROM labeling_item WHERE project_id = %s", [project.pk])
-                cursor.execute("DELETE FROM labeling_response WHERE prompt_id IN "
-                               "(SELECT id FROM labeling_prompt WHERE project_id = %s)", [project.pk])
+                cursor.execute(
+                    "DELETE FROM labeling_response WHERE prompt_id IN "
+                    "(SELECT id FROM labeling_prompt WHERE project_id = %s)",
+                    [project.pk],
+                )
                 cursor.execute("DELETE FROM labeling_prompt WHERE project_id = %s", [project.pk])
         else:
             project = Project.objects.create(name="Export benchmark", slug=SLUG, overlap=1)
@@ -151,25 +159,51 @@ def fill(n: int, seed: int) -> int:
                 ids[table] = cursor.fetchone()[0] + 1
             p0, r0, i0, j0 = ids.values()
             pid = project.pk
-            _copy_rows(raw, "labeling_prompt",
-                       "id, project_id, text, conversation, external_id, metadata, split, content_hash, created_at",
-                       (f"{p0 + k}\t{pid}\t{prompts_pool[k % 1024]} (#{k})\t\\N\t\t{{}}\ttrain\t\t{CREATED}\n"
-                        for k in range(n_prompts)))
+            _copy_rows(
+                raw,
+                "labeling_prompt",
+                "id, project_id, text, conversation, external_id, metadata, split, content_hash, created_at",
+                (
+                    f"{p0 + k}\t{pid}\t{prompts_pool[k % 1024]} (#{k})\t\\N\t\t{{}}\ttrain\t\t{CREATED}\n"
+                    for k in range(n_prompts)
+                ),
+            )
             # item k: prompt k % n_prompts, responses 2k and 2k + 1 (of that prompt)
-            _copy_rows(raw, "labeling_response", "id, prompt_id, text, source, sampling, created_at",
-                       (f"{r0 + k}\t{p0 + (k // 2) % n_prompts}\t{answers_pool[k % 4096]} (#{k})\tmodel:bench\t{{}}\t{CREATED}\n"
-                        for k in range(2 * n)))
-            _copy_rows(raw, "labeling_item",
-                       "id, project_id, prompt_id, response_a_id, response_b_id, gold, judgment_count, created_at",
-                       (f"{i0 + k}\t{pid}\t{p0 + k % n_prompts}\t{r0 + 2 * k}\t{r0 + 2 * k + 1}\t\t1\t{CREATED}\n"
-                        for k in range(n)))
+            _copy_rows(
+                raw,
+                "labeling_response",
+                "id, prompt_id, text, source, sampling, created_at",
+                (
+                    f"{r0 + k}\t{p0 + (k // 2) % n_prompts}\t{answers_pool[k % 4096]} (#{k})\tmodel:bench\t{{}}\t{CREATED}\n"
+                    for k in range(2 * n)
+                ),
+            )
+            _copy_rows(
+                raw,
+                "labeling_item",
+                "id, project_id, prompt_id, response_a_id, response_b_id, gold, judgment_count, created_at",
+                (
+                    f"{i0 + k}\t{pid}\t{p0 + k % n_prompts}\t{r0 + 2 * k}\t{r0 + 2 * k + 1}\t\t1\t{CREATED}\n"
+                    for k in range(n)
+                ),
+            )
             choices = "ab"
-            _copy_rows(raw, "labeling_judgment",
-                       'id, item_id, annotator_id, choice, strength, rationale, "left", ms_taken, client_token, source, created_at',
-                       (f"{j0 + k}\t{i0 + k}\t{users[k % ANNOTATORS]}\t{choices[(k * 7919) % 3 == 0]}\t\\N\t\ta\t\\N\t"
-                        f"bench-{pid}-{k}\thuman\t{CREATED}\n" for k in range(n)))
-            for table, next_id in (("labeling_prompt", p0 + n_prompts), ("labeling_response", r0 + 2 * n),
-                                   ("labeling_item", i0 + n), ("labeling_judgment", j0 + n)):
+            _copy_rows(
+                raw,
+                "labeling_judgment",
+                'id, item_id, annotator_id, choice, strength, rationale, "left", ms_taken, client_token, source, created_at',
+                (
+                    f"{j0 + k}\t{i0 + k}\t{users[k % ANNOTATORS]}\t{choices[(k * 7919) % 3 == 0]}\t\\N\t\ta\t\\N\t"
+                    f"bench-{pid}-{k}\thuman\t{CREATED}\n"
+                    for k in range(n)
+                ),
+            )
+            for table, next_id in (
+                ("labeling_prompt", p0 + n_prompts),
+                ("labeling_response", r0 + 2 * n),
+                ("labeling_item", i0 + n),
+                ("labeling_judgment", j0 + n),
+            ):
                 cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), %s)", [next_id])
     with connection.cursor() as cursor:
         for table in ("labeling_prompt", "labeling_response", "labeling_item", "labeling_judgment"):
@@ -223,7 +257,9 @@ def main() -> None:
     try:
         time_copy(project_id, work / "warm.tsv")  # untimed: brings the tables into the cache
         copy_s, copy_rows = time_copy(project_id, work / "copy.tsv")
-        print(f"copy: {copy_rows:,} rows, {(work / 'copy.tsv').stat().st_size / 1e6:.0f} MB in {copy_s:.2f} s", flush=True)
+        print(
+            f"copy: {copy_rows:,} rows, {(work / 'copy.tsv').stat().st_size / 1e6:.0f} MB in {copy_s:.2f} s", flush=True
+        )
         unordered_s, _ = time_copy(project_id, work / "unordered.tsv", ordered=False)
         print(f"copy without ORDER BY (for reference, not the baseline): {unordered_s:.2f} s", flush=True)
         jsonl_s, jsonl = time_export(project_id, "jsonl", work / "export.jsonl")
@@ -235,15 +271,19 @@ def main() -> None:
     if not copy_rows == jsonl.rows == parquet.rows:
         sys.exit(f"row counts differ: copy {copy_rows}, jsonl {jsonl.rows}, parquet {parquet.rows}")
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({
-        "rows": jsonl.rows,
-        "jsonl_s": round(jsonl_s, 2),
-        "parquet_s": round(parquet_s, 2),
-        "copy_s": round(copy_s, 2),
-        "ratio_jsonl": round(jsonl_s / copy_s, 2),
-        "ratio_parquet": round(parquet_s / copy_s, 2),
-        "peak_rss_mb": round(peak_rss_mb, 1),
-    }))
+    print(
+        json.dumps(
+            {
+                "rows": jsonl.rows,
+                "jsonl_s": round(jsonl_s, 2),
+                "parquet_s": round(parquet_s, 2),
+                "copy_s": round(copy_s, 2),
+                "ratio_jsonl": round(jsonl_s / copy_s, 2),
+                "ratio_parquet": round(parquet_s / copy_s, 2),
+                "peak_rss_mb": round(peak_rss_mb, 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

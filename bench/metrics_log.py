@@ -76,15 +76,21 @@ def main() -> None:
     for step in range(1, steps + 1):
         metrics = {names[i]: math.sin(step / 100 + i) for i in range(args.per_step)}
         t0 = time.perf_counter()
-        cancel = jobs.record_progress(job.pk, step=step, total=steps, metrics=[{"step": step, **metrics}],
-                                      log_lines=[f"step {step}/{steps}"])
+        cancel = jobs.record_progress(
+            job.pk, step=step, total=steps, metrics=[{"step": step, **metrics}], log_lines=[f"step {step}/{steps}"]
+        )
         durations.extend([(time.perf_counter() - t0) / args.per_step] * args.per_step)
         if cancel:
             sys.exit("the job was cancelled under the benchmark")
         if step > steps - WINDOW // args.per_step:
             t0 = time.perf_counter()
-            jobs.record_progress(fresh.pk, step=step - steps + WINDOW, total=steps,
-                                 metrics=[{"step": step - steps + WINDOW, **metrics}], log_lines=[f"step {step}"])
+            jobs.record_progress(
+                fresh.pk,
+                step=step - steps + WINDOW,
+                total=steps,
+                metrics=[{"step": step - steps + WINDOW, **metrics}],
+                log_lines=[f"step {step}"],
+            )
             fresh_s += time.perf_counter() - t0
         if step % max(1, steps // 10) == 0:
             print(f"  {step * args.per_step} points, last call {1000 * (time.perf_counter() - t0):.2f} ms", flush=True)
@@ -95,10 +101,21 @@ def main() -> None:
     last = 1000 * sum(durations[-WINDOW:])
     jobs.finish(job.pk, Job.Status.SUCCEEDED)
     jobs.finish(fresh.pk, Job.Status.SUCCEEDED)
-    print(json.dumps({"points": args.points, "first_1k_ms": round(first, 1), "last_1k_ms": round(last, 1),
-                      "ratio": round(last / first, 3), "fresh_1k_ms": round(fresh_ms, 1),
-                      "paired_ratio": round(last / fresh_ms, 3), "calls": steps, "per_step": args.per_step,
-                      "total_s": round(total, 1)}))
+    print(
+        json.dumps(
+            {
+                "points": args.points,
+                "first_1k_ms": round(first, 1),
+                "last_1k_ms": round(last, 1),
+                "ratio": round(last / first, 3),
+                "fresh_1k_ms": round(fresh_ms, 1),
+                "paired_ratio": round(last / fresh_ms, 3),
+                "calls": steps,
+                "per_step": args.per_step,
+                "total_s": round(total, 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -75,7 +75,12 @@ HH_NAME = "hh_rlhf_helpful_base_test.jsonl.gz"  # from ../shared/data (tests/sha
 ASSISTANT = "\n\nAssistant:"
 PROJECT_SLUG = "bench-training"
 MODEL_NAME = "bench-dpo-policy"
-OUR_FIELDS = ("use_lora", "lora_r", "lora_alpha", "lora_dropout")  # training.ml.common.LOCAL_FIELDS, less the model path
+OUR_FIELDS = (
+    "use_lora",
+    "lora_r",
+    "lora_alpha",
+    "lora_dropout",
+)  # training.ml.common.LOCAL_FIELDS, less the model path
 
 # The bare run: plain TRL, as someone would write it without this app. argv[1] is a JSON file with
 # the model directory, the rows, the output directory and the DPOConfig keyword arguments. Its
@@ -141,10 +146,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--intermediate", type=int, default=1024)
     parser.add_argument("--vocab", type=int, default=8192, help="BPE vocabulary trained on the rows")
-    parser.add_argument("--repeats", type=int, default=1,
-                        help="run both paths this many times (alternating which goes first); medians are reported")
-    parser.add_argument("--quiet-wait", type=float, default=120,
-                        help="before each timed run, wait up to this many seconds for other work on the machine to stop")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="run both paths this many times (alternating which goes first); medians are reported",
+    )
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=120,
+        help="before each timed run, wait up to this many seconds for other work on the machine to stop",
+    )
     parser.add_argument("--worker-timeout", type=float, default=300, help="seconds to wait for the worker to be ready")
     parser.add_argument("--keep", action="store_true", help="keep the temporary VAR_DIR (model, outputs, worker log)")
     return parser.parse_args()
@@ -184,7 +197,7 @@ def hh_pairs(n: int) -> list[dict[str, str]]:
             if cut < 0:
                 continue
             prompt = chosen[: cut + len(ASSISTANT)]
-            a, b = chosen[len(prompt):], rejected[len(prompt):]
+            a, b = chosen[len(prompt) :], rejected[len(prompt) :]
             if not rejected.startswith(prompt) or ASSISTANT in b or not a.strip() or not b.strip() or a == b:
                 continue  # the conversations differ before the last answer, or an answer is empty
             rows.append({"prompt": prompt, "chosen": a, "rejected": b})
@@ -229,14 +242,20 @@ def store_snapshot(rows: list[dict[str, str]]):
     freezes no held-out side and the worker runs no evaluation after training; the bare script
     has none to match.
     """
-    from labeling.models import Project
-    from labeling.models import DatasetSnapshot
+    from labeling.models import DatasetSnapshot, Project
 
     project, _ = Project.objects.get_or_create(slug=PROJECT_SLUG, defaults={"name": "Training overhead benchmark"})
     data = "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows).encode()
     spec = {"format": "preference", "form": "standard", "split": "train", "test_size": 0, "source": HH_NAME}
-    snapshot = DatasetSnapshot(project=project, format="preference", file_type="jsonl", spec=spec,
-                               sha256=hashlib.sha256(data).hexdigest(), rows=len(rows), size_bytes=len(data))
+    snapshot = DatasetSnapshot(
+        project=project,
+        format="preference",
+        file_type="jsonl",
+        spec=spec,
+        sha256=hashlib.sha256(data).hexdigest(),
+        rows=len(rows),
+        size_bytes=len(data),
+    )
     snapshot.path.parent.mkdir(parents=True, exist_ok=True)
     snapshot.path.write_bytes(data)
     snapshot.save()
@@ -280,8 +299,10 @@ def wait_for_quiet(max_wait_s: float, window_s: float = 3.0, busy_below: float =
         if busy < busy_below:
             return busy
         if time.monotonic() > deadline:
-            print(f"  (the machine is still {busy:.0%} busy with other work after {max_wait_s:.0f} s; timing anyway)",
-                  flush=True)
+            print(
+                f"  (the machine is still {busy:.0%} busy with other work after {max_wait_s:.0f} s; timing anyway)",
+                flush=True,
+            )
             return busy
 
 
@@ -297,8 +318,15 @@ def run_bare(work: Path, run: int, model_dir: Path, rows_path: Path, config: dic
     log_path = work / f"bare-{run}.log"
     busy, children = busy_cpu_s(), children_cpu_s()
     with open(log_path, "w") as log:
-        done = subprocess.run([sys.executable, "-c", BARE_SCRIPT, str(spec_path)], cwd=work, env=env,
-                              stdout=subprocess.PIPE, stderr=log, text=True, timeout=3600)
+        done = subprocess.run(
+            [sys.executable, "-c", BARE_SCRIPT, str(spec_path)],
+            cwd=work,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            timeout=3600,
+        )
     if done.returncode != 0:
         sys.exit(f"bare run failed ({done.returncode}):\n{log_path.read_text()[-5000:]}")
     result = json.loads(done.stdout)
@@ -314,12 +342,29 @@ class Worker:
     def __init__(self, env: dict[str, str], log_path: Path):
         self.log_path = log_path
         self.log = open(log_path, "w")
-        args = [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", env["TRAINING_QUEUE"],
-                "--pool", "solo", "--loglevel", "info", "-n", f"bench-{uuid.uuid4().hex[:6]}@%h",
-                "--without-gossip", "--without-mingle", "--without-heartbeat"]
+        args = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "webapp",
+            "worker",
+            "-Q",
+            env["TRAINING_QUEUE"],
+            "--pool",
+            "solo",
+            "--loglevel",
+            "info",
+            "-n",
+            f"bench-{uuid.uuid4().hex[:6]}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
         self.started = time.monotonic()
-        self.process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def wait_ready(self, queue: str, timeout: float) -> float:
         """Seconds until the worker answered a ping on `queue` (it preloads torch/TRL before consuming)."""
@@ -428,8 +473,13 @@ def same_work(bare: dict, app: dict) -> bool:
     """Same steps, same tokens, same final loss: the two paths trained on the same batches."""
     b, a = bare["metrics"], app["metrics"]
     loss_b, loss_a = b.get("train_loss"), a.get("train_loss")
-    return (bare["steps"] == app["steps"] and b.get("num_tokens") == a.get("num_tokens")
-            and loss_b is not None and loss_a is not None and abs(loss_b - loss_a) <= 1e-4 * max(1.0, abs(loss_b)))
+    return (
+        bare["steps"] == app["steps"]
+        and b.get("num_tokens") == a.get("num_tokens")
+        and loss_b is not None
+        and loss_a is not None
+        and abs(loss_b - loss_a) <= 1e-4 * max(1.0, abs(loss_b))
+    )
 
 
 def median(values: list[float]) -> float:
@@ -459,14 +509,25 @@ def main() -> None:
         model_dir = work / "var" / "models" / MODEL_NAME  # VAR_DIR/models: always a model root
         params_m = build_model(model_dir, rows, args)
         snapshot = store_snapshot(rows)
-        model = register_model(project=snapshot.project, name=f"{MODEL_NAME}-{work.name.rsplit('-', 1)[-1]}",
-                               base=str(model_dir), kind="policy")  # a name of its own: the database is kept
-        overrides = {"max_steps": args.steps, "per_device_train_batch_size": args.batch_size,
-                     "max_length": args.max_length, "learning_rate": args.learning_rate, "seed": args.seed,
-                     "use_lora": False}
+        model = register_model(
+            project=snapshot.project,
+            name=f"{MODEL_NAME}-{work.name.rsplit('-', 1)[-1]}",
+            base=str(model_dir),
+            kind="policy",
+        )  # a name of its own: the database is kept
+        overrides = {
+            "max_steps": args.steps,
+            "per_device_train_batch_size": args.batch_size,
+            "max_length": args.max_length,
+            "learning_rate": args.learning_rate,
+            "seed": args.seed,
+            "use_lora": False,
+        }
         config = algorithms.validate("dpo", overrides)  # exactly what launch_job stores on the job
         print(f"data: {len(rows)} HH-RLHF pairs ({snapshot.size_bytes / 1e3:.0f} kB), snapshot {snapshot.sha256[:12]}")
-        print(f"model: random Qwen2, {args.layers} layers x {args.hidden}, vocab {args.vocab}, {params_m:.1f}M parameters")
+        print(
+            f"model: random Qwen2, {args.layers} layers x {args.hidden}, vocab {args.vocab}, {params_m:.1f}M parameters"
+        )
         print(f"config: {json.dumps(config, sort_keys=True)}", flush=True)
 
         # The worker starts (and preloads torch/TRL) before anything is timed; idle, it uses no CPU.
@@ -480,16 +541,22 @@ def main() -> None:
                 if path == "bare":
                     bare = run_bare(work, run, model_dir, snapshot.path, config, env)
                     bares.append(bare)
-                    print(f"bare: {bare['seconds']:.1f} s: trainer ready at {bare['init_s']:.1f} s, first step at "
-                          f"{bare['first_step_s']:.1f} s, training done at {bare['train_end_s']:.1f} s; "
-                          f"{bare['cpu_s']:.1f} CPU s (others {bare['others_cpu_s']:.1f})", flush=True)
+                    print(
+                        f"bare: {bare['seconds']:.1f} s: trainer ready at {bare['init_s']:.1f} s, first step at "
+                        f"{bare['first_step_s']:.1f} s, training done at {bare['train_end_s']:.1f} s; "
+                        f"{bare['cpu_s']:.1f} CPU s (others {bare['others_cpu_s']:.1f})",
+                        flush=True,
+                    )
                 else:
                     app = run_app(model, snapshot, overrides, worker, timeout=max(600.0, 40.0 * args.steps))
                     apps.append(app)
-                    print(f"app: {app['seconds']:.1f} s: job {app['job']} claimed at {app['claim_s']:.2f} s, first "
-                          f"step at {app['first_step_s']:.1f} s, output model {app['output_model']}; worker "
-                          f"{app['cpu_s']:.1f} CPU s (others {app['others_cpu_s']:.1f}, of which polling "
-                          f"{app['poll_cpu_s']:.1f})", flush=True)
+                    print(
+                        f"app: {app['seconds']:.1f} s: job {app['job']} claimed at {app['claim_s']:.2f} s, first "
+                        f"step at {app['first_step_s']:.1f} s, output model {app['output_model']}; worker "
+                        f"{app['cpu_s']:.1f} CPU s (others {app['others_cpu_s']:.1f}, of which polling "
+                        f"{app['poll_cpu_s']:.1f})",
+                        flush=True,
+                    )
     finally:
         if worker is not None:
             worker.stop()
@@ -499,10 +566,12 @@ def main() -> None:
         else:
             shutil.rmtree(work, ignore_errors=True)
 
-    for bare, app in zip(bares, apps):
+    for bare, app in zip(bares, apps, strict=True):
         b, a = bare["metrics"], app["metrics"]
-        print(f"same run? steps {bare['steps']} / {app['steps']}, tokens {b.get('num_tokens')} / "
-              f"{a.get('num_tokens')}, train_loss {b.get('train_loss')} / {a.get('train_loss')}")
+        print(
+            f"same run? steps {bare['steps']} / {app['steps']}, tokens {b.get('num_tokens')} / "
+            f"{a.get('num_tokens')}, train_loss {b.get('train_loss')} / {a.get('train_loss')}"
+        )
         if not same_work(bare, app):
             print("WARNING: the two paths did not train on the same batches; the ratio compares different work")
     bare_s, app_s = median([b["seconds"] for b in bares]), median([a["seconds"] for a in apps])

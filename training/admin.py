@@ -13,7 +13,17 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
 @admin.register(TrainingJob)
 class TrainingJobAdmin(admin.ModelAdmin):
-    list_display = ["id", "algorithm", "base_model", "snapshot", "status", "step", "max_steps", "worker", "heartbeat_at"]
+    list_display = [
+        "id",
+        "algorithm",
+        "base_model",
+        "snapshot",
+        "status",
+        "step",
+        "max_steps",
+        "worker",
+        "heartbeat_at",
+    ]
     list_filter = ["status", "algorithm"]
     raw_id_fields = ["base_model", "snapshot", "eval_snapshot", "created_by"]
     readonly_fields = ["metrics", "log_tail", "error", "heartbeat_at", "worker"]

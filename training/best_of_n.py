@@ -16,8 +16,6 @@ samples, the policy, n, the sampling settings and the judge or reward version.
 from __future__ import annotations
 
 import itertools
-import os
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,8 +23,8 @@ from typing import Any
 from django.db import transaction
 
 from labeling.data import exporters
-from labeling.data.snapshots import snapshot_dir
-from labeling.models import DatasetSnapshot, Project, Prompt, Response
+from labeling.data.snapshots import snapshot_from_rows
+from labeling.models import DatasetSnapshot, Prompt, Response
 from training import generation, jobs
 from training.models import BestOfNRun, Generation, Job, Judge, ModelVersion
 
@@ -49,9 +47,7 @@ def start_best_of_n(
     user: Any = None,
 ) -> BestOfNRun:
     """Queue a best-of-n job: `n` samples of `policy` per prompt, ranked by `judge` (a judge spec) or `reward`."""
-    project = policy.project
-    if project is None:
-        raise ValueError("model: this model version belongs to no project; register it in one")
+    project = generation.project_of(policy)
     if policy.kind != ModelVersion.Kind.POLICY:
         raise ValueError(f"model: {policy.name} is a {policy.kind} model; best-of-n samples from a policy")
     if isinstance(n, bool) or not isinstance(n, int) or not 2 <= n <= MAX_N:
@@ -151,38 +147,6 @@ def samples_by_prompt(run: BestOfNRun, prompts: Sequence[Prompt]) -> list[tuple[
     return [(p, [t for _, t in sorted(texts.get(p.pk, {}).items())]) for p in prompts]
 
 
-def _write_snapshot(
-    project: Project, fmt: str, columns: list[tuple[str, str]], rows: list[tuple], spec: dict
-) -> DatasetSnapshot:
-    """A snapshot of rows made here (not exported from judgments), stored as snapshots are: content-addressed, read-only."""
-    folder = snapshot_dir()
-    part = folder / f".new-{uuid.uuid4().hex}.jsonl"
-    try:
-        writer = exporters.JsonlWriter(part, columns)
-        for row in rows:
-            writer.write(row)
-        sha256 = writer.close()
-        final = folder / f"{sha256}.jsonl"
-        size = part.stat().st_size
-        if final.exists():
-            part.unlink()
-        else:
-            os.chmod(part, 0o444)
-            os.replace(part, final)
-    finally:
-        part.unlink(missing_ok=True)
-    return DatasetSnapshot.objects.create(
-        project=project,
-        format=fmt,
-        file_type=DatasetSnapshot.FileType.JSONL,
-        spec=spec,
-        sha256=sha256,
-        rows=len(rows),
-        size_bytes=size,
-        created_by=None,
-    )
-
-
 def lineage(run: BestOfNRun) -> dict[str, Any]:
     """What a best-of-n snapshot's spec says about where its rows came from."""
     return {
@@ -219,14 +183,14 @@ def finish_best_of_n(run: BestOfNRun, picks: Sequence[Pick]) -> tuple[DatasetSna
     ]
     base = {**lineage(run), "file_type": "jsonl", "form": "conversational" if conversational else "standard"}
     with transaction.atomic():
-        sft = _write_snapshot(
+        sft = snapshot_from_rows(
             run.project,
             DatasetSnapshot.Format.UNPAIRED,
             [("prompt", value), ("completion", value), ("label", exporters.BOOL)],
             sft_rows,
             {**base, "format": "unpaired", "rows_from": "best"},
         )
-        preference = _write_snapshot(
+        preference = snapshot_from_rows(
             run.project,
             DatasetSnapshot.Format.PREFERENCE,
             [("prompt", value), ("chosen", value), ("rejected", value)],

@@ -22,8 +22,18 @@ WIDTH, HEIGHT = 520, 260
 def _render(title: str, lines: dict[str, list[tuple[int, float | None]]]) -> str:
     points = sum(len(p) for p in lines.values())
     chart = pygal.XY(
-        width=WIDTH, height=HEIGHT, explicit_size=True, style=CleanStyle, show_dots=points < 30, dots_size=2, js=[],
-        disable_xml_declaration=True, x_title="step", title=title, legend_at_bottom=True, truncate_legend=40,
+        width=WIDTH,
+        height=HEIGHT,
+        explicit_size=True,
+        style=CleanStyle,
+        show_dots=points < 30,
+        dots_size=2,
+        js=[],
+        disable_xml_declaration=True,
+        x_title="step",
+        title=title,
+        legend_at_bottom=True,
+        truncate_legend=40,
     )
     for name, series in lines.items():
         chart.add(name, [(step, value) for step, value in series if value is not None])

@@ -77,6 +77,13 @@ def check_split(split: str) -> str:
     return split
 
 
+def project_of(version: ModelVersion) -> Project:
+    """The project `version` belongs to (a ValueError naming `model` when it belongs to none)."""
+    if version.project is None:
+        raise ValueError("model: this model version belongs to no project; register it in one")
+    return version.project
+
+
 def start_generation(
     *,
     model_version: ModelVersion,
@@ -86,9 +93,7 @@ def start_generation(
     user: Any = None,
 ) -> GenerationBatch:
     """Queue a generation batch for the gpu workers; nothing is queued if it is refused."""
-    project = model_version.project
-    if project is None:
-        raise ValueError("model: this model version belongs to no project; register it in one")
+    project = project_of(model_version)
     if snapshot is not None and snapshot.project_id != project.pk:
         raise ValueError("snapshot: belongs to another project than the model")
     split = check_split(split)

@@ -39,7 +39,14 @@ def queue_for(kind: str) -> str:
     """The Celery queue a kind of job runs on: training and generation on the training (gpu) queue, the rest on default."""
     if kind not in Job.Kind.values:
         raise ValueError(f"kind: unknown job kind {kind!r}; one of {', '.join(Job.Kind.values)}")
-    on_gpu = (Job.Kind.TRAIN, Job.Kind.GENERATE, Job.Kind.CAMPAIGN, Job.Kind.JUDGE, Job.Kind.BEST_OF_N, Job.Kind.EVALUATE)
+    on_gpu = (
+        Job.Kind.TRAIN,
+        Job.Kind.GENERATE,
+        Job.Kind.CAMPAIGN,
+        Job.Kind.JUDGE,
+        Job.Kind.BEST_OF_N,
+        Job.Kind.EVALUATE,
+    )
     return settings.TRAINING_QUEUE if kind in on_gpu else settings.CELERY_TASK_DEFAULT_QUEUE
 
 
@@ -52,8 +59,12 @@ def create(model: type[J], *, kind: str, project: Project, user: Any = None, tot
     workers once the surrounding transaction commits (nothing is sent if it rolls back)."""
     queue_for(kind)
     job = model.objects.create(
-        kind=kind, project=project, total=total, queued_at=timezone.now(),
-        created_by=user if user is not None and user.is_authenticated else None, **details,
+        kind=kind,
+        project=project,
+        total=total,
+        queued_at=timezone.now(),
+        created_by=user if user is not None and user.is_authenticated else None,
+        **details,
     )
     transaction.on_commit(lambda: enqueue(job))
     return job
@@ -98,18 +109,25 @@ def finite_or_none(value: Any) -> float | None:
 
 def metric_points(job_id: int, rows: Iterable[dict[str, Any]]) -> list[JobMetric]:
     """JobMetric objects for rows of {step, name: value, ...} (non-finite values become None)."""
-    points = []
+    points: list[JobMetric] = []
     for row in rows:
         step = int(row["step"])
         points.extend(
             JobMetric(job_id=job_id, step=step, name=str(name)[:100], value=finite_or_none(value))
-            for name, value in row.items() if name != "step"
+            for name, value in row.items()
+            if name != "step"
         )
     return points
 
 
-def record_progress(job_id: int, *, step: int, total: int | None = None, metrics: list[dict[str, Any]] | None = None,
-                    log_lines: list[str] | None = None) -> bool:
+def record_progress(
+    job_id: int,
+    *,
+    step: int,
+    total: int | None = None,
+    metrics: list[dict[str, Any]] | None = None,
+    log_lines: list[str] | None = None,
+) -> bool:
     """Write a running job's progress, append its new metric rows ({step, name: value}: never the
     whole series again) and its log tail; True when a cancel was requested."""
     now = timezone.now()
@@ -170,7 +188,8 @@ def mark_lost_jobs(older_than_s: float) -> int:
     """Fail running jobs whose worker has not beaten for `older_than_s` seconds; they can be resumed."""
     cutoff = timezone.now() - timedelta(seconds=older_than_s)
     return Job.objects.filter(status=Job.Status.RUNNING, heartbeat_at__lt=cutoff).update(
-        status=Job.Status.FAILED, finished_at=timezone.now(),
+        status=Job.Status.FAILED,
+        finished_at=timezone.now(),
         error=f"worker lost: no heartbeat for {older_than_s:.0f} s; resume to continue from the last checkpoint",
     )
 

@@ -24,7 +24,11 @@ class ModelVersion(models.Model):
         REWARD = "reward"
 
     project = models.ForeignKey(
-        "labeling.Project", on_delete=models.CASCADE, related_name="model_versions", null=True, blank=True,
+        "labeling.Project",
+        on_delete=models.CASCADE,
+        related_name="model_versions",
+        null=True,
+        blank=True,
         help_text="The project the model belongs to (empty only for models registered before models had projects).",
     )
     name = models.SlugField(max_length=100)
@@ -45,7 +49,9 @@ class ModelVersion(models.Model):
     )
     endpoint_model = models.CharField(max_length=200, blank=True, help_text="The model name the endpoint serves.")
     api_key_env = models.CharField(
-        max_length=100, blank=True, help_text="Name of the environment variable holding the endpoint's key (never the key)."
+        max_length=100,
+        blank=True,
+        help_text="Name of the environment variable holding the endpoint's key (never the key).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -156,7 +162,9 @@ class Job(models.Model):
             return ""
         seconds = int(eta.total_seconds())
         hours, rest = divmod(seconds, 3600)
-        return f"{hours} h {rest // 60} min" if hours else f"{rest // 60} min {rest % 60} s" if rest >= 60 else f"{rest} s"
+        return (
+            f"{hours} h {rest // 60} min" if hours else f"{rest // 60} min {rest % 60} s" if rest >= 60 else f"{rest} s"
+        )
 
     @property
     def metrics(self) -> list[dict]:
@@ -193,7 +201,11 @@ class TrainingJob(Job):
     base_model = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="jobs")
     snapshot = models.ForeignKey("labeling.DatasetSnapshot", on_delete=models.PROTECT, related_name="jobs")
     eval_snapshot = models.ForeignKey(
-        "labeling.DatasetSnapshot", null=True, blank=True, on_delete=models.PROTECT, related_name="eval_jobs",
+        "labeling.DatasetSnapshot",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="eval_jobs",
         help_text="Held-out rows the output model is evaluated on (the test side of the training snapshot).",
     )
     config = models.JSONField(default=dict, help_text="The full validated config: TRL defaults plus overrides.")
@@ -228,15 +240,26 @@ class GenerationBatch(Job):
     (only `split` when it is set). Its responses are linked through Generation rows."""
 
     job = models.OneToOneField(
-        Job, on_delete=models.CASCADE, parent_link=True, primary_key=True, db_column="id", related_name="generation_batch"
+        Job,
+        on_delete=models.CASCADE,
+        parent_link=True,
+        primary_key=True,
+        db_column="id",
+        related_name="generation_batch",
     )
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="generation_batches")
     split = models.CharField(max_length=8, blank=True, help_text="Only the prompts of this split (empty: all).")
     snapshot = models.ForeignKey(
-        "labeling.DatasetSnapshot", null=True, blank=True, on_delete=models.PROTECT, related_name="generation_batches",
+        "labeling.DatasetSnapshot",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="generation_batches",
         help_text="Generate for this snapshot's prompts instead of the project's.",
     )
-    sampling = models.JSONField(default=dict, help_text="The validated sampling settings (see training/ml/sampling.py).")
+    sampling = models.JSONField(
+        default=dict, help_text="The validated sampling settings (see training/ml/sampling.py)."
+    )
 
     def __str__(self) -> str:
         return f"generation job {self.pk} ({self.status})"
@@ -256,7 +279,9 @@ class Generation(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["job", "model_version", "prompt", "index"], name="one_generation_per_sample")
+            models.UniqueConstraint(
+                fields=["job", "model_version", "prompt", "index"], name="one_generation_per_sample"
+            )
         ]
         indexes = [models.Index(fields=["model_version", "prompt"], name="generation_of_model")]
 
@@ -371,24 +396,40 @@ class BestOfNRun(Job):
     n = models.PositiveSmallIntegerField(default=4)
     judge = models.ForeignKey(Judge, null=True, blank=True, on_delete=models.PROTECT, related_name="best_of_n_runs")
     reward = models.ForeignKey(
-        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="best_of_n_rewards",
+        ModelVersion,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="best_of_n_rewards",
         help_text="The reward version that ranks the samples (when no judge is named).",
     )
     split = models.CharField(max_length=8, blank=True, help_text="Only the prompts of this split (empty: all).")
     prompt_snapshot = models.ForeignKey(
-        "labeling.DatasetSnapshot", null=True, blank=True, on_delete=models.PROTECT, related_name="best_of_n_inputs",
+        "labeling.DatasetSnapshot",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="best_of_n_inputs",
         help_text="Sample for this snapshot's prompts instead of the project's.",
     )
     sampling = models.JSONField(default=dict, blank=True)
     generation = models.ForeignKey(
-        GenerationBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="best_of_n_runs",
+        GenerationBatch,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="best_of_n_runs",
         help_text="The generation batch the samples came from, if any.",
     )
     sft_snapshot = models.ForeignKey(
         "labeling.DatasetSnapshot", null=True, blank=True, on_delete=models.SET_NULL, related_name="best_of_n_sft"
     )
     preference_snapshot = models.ForeignKey(
-        "labeling.DatasetSnapshot", null=True, blank=True, on_delete=models.SET_NULL, related_name="best_of_n_preference"
+        "labeling.DatasetSnapshot",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="best_of_n_preference",
     )
 
     def __str__(self) -> str:
@@ -405,11 +446,19 @@ class Evaluation(Job):
     )
     model = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="evaluations")
     reference = models.ForeignKey(
-        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="reference_evaluations",
+        ModelVersion,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="reference_evaluations",
         help_text="The reference policy of an implicit (DPO) reward.",
     )
     snapshot = models.ForeignKey(
-        "labeling.DatasetSnapshot", null=True, blank=True, on_delete=models.PROTECT, related_name="evaluations",
+        "labeling.DatasetSnapshot",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="evaluations",
         help_text="Evaluate on this snapshot's pairs instead of the project's.",
     )
     category_field = models.CharField(max_length=100, default="category", blank=True)
@@ -442,12 +491,18 @@ class Round(models.Model):
     policy = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="rounds")
     opponent = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="rounds_as_opponent")
     judge = models.CharField(
-        max_length=200, blank=True, help_text="A judge of the project (NAME), or model:NAME / rule:NAME; empty: annotators only."
+        max_length=200,
+        blank=True,
+        help_text="A judge of the project (NAME), or model:NAME / rule:NAME; empty: annotators only.",
     )
-    humans = models.BooleanField(default=False, help_text="Wait until the annotators brought the items to their overlap.")
+    humans = models.BooleanField(
+        default=False, help_text="Wait until the annotators brought the items to their overlap."
+    )
     algorithm = models.CharField(max_length=16, default="dpo")
     # before `settings`, which shadows django.conf.settings in the class body from there on
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     settings = models.JSONField(default=dict, blank=True, help_text="Round settings and training overrides, as given.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.CAMPAIGN)
     close_requested = models.BooleanField(default=False, help_text="The researcher closed collection early.")
@@ -457,7 +512,9 @@ class Round(models.Model):
     snapshot = models.ForeignKey(
         "labeling.DatasetSnapshot", null=True, blank=True, on_delete=models.PROTECT, related_name="rounds"
     )
-    training_job = models.ForeignKey(TrainingJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="rounds")
+    training_job = models.ForeignKey(
+        TrainingJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="rounds"
+    )
     new_version = models.ForeignKey(
         ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="rounds_produced"
     )
@@ -485,7 +542,9 @@ class Pipeline(models.Model):
     recipe = models.CharField(max_length=50)
     base = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="pipelines")
     # before `settings`, which shadows django.conf.settings in the class body from there on
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     settings = models.JSONField(default=dict, blank=True, help_text="The recipe's settings, validated.")
     job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="pipeline")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -15,7 +15,7 @@ own progress heartbeat).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -104,10 +104,11 @@ def opponent_for(policy: ModelVersion, name: str = "") -> ModelVersion:
     if name:
         opponent = ModelVersion.objects.filter(project=policy.project, name=name).first()
         if opponent is None:
-            raise ValueError(f"opponent: project {policy.project.slug} has no model named {name!r}")  # type: ignore[union-attr]
-    elif policy.parent_id is not None:
-        opponent = policy.parent  # type: ignore[assignment]
+            where = f"project {policy.project.slug}" if policy.project is not None else "the unassigned models"
+            raise ValueError(f"opponent: {where} has no model named {name!r}")
     else:
+        opponent = policy.parent  # None exactly when parent_id is None
+    if opponent is None:
         raise ValueError(
             f"policy: {policy.name} has no parent version to meet; name one with opponent=NAME "
             "(e.g. a version trained from it, or another base)"
@@ -191,20 +192,30 @@ def _save(round_: Round, *fields: str) -> None:
     round_.save(update_fields=list(fields))
 
 
-def ensure_campaign(round_: Round) -> Campaign:
-    """The round's campaign: policy vs opponent on the round's split (made once)."""
-    if round_.campaign_id is None:
+def _ensure_campaign(
+    round_: Round, field: str, competitors: Callable[[], list[str]], split_setting: str, name: str
+) -> Campaign:
+    """The campaign kept in the round's `field`: `competitors()` on the split of `split_setting` (made once)."""
+    if getattr(round_, f"{field}_id") is None:
         with transaction.atomic():
-            round_.campaign = campaigns.start_campaign(
+            campaign = campaigns.start_campaign(
                 project=round_.project,
-                competitors=[round_.policy.name, round_.opponent.name],
-                split=round_.settings["split"],
+                competitors=competitors(),
+                split=round_.settings[split_setting],
                 sampling=sampling_of(round_),
-                name=f"round {round_.number}",
+                name=name,
                 user=round_.created_by,
             )
-            _save(round_, "campaign")
-    return round_.campaign  # type: ignore[return-value]
+            setattr(round_, field, campaign)
+            _save(round_, field)
+    return getattr(round_, field)
+
+
+def ensure_campaign(round_: Round) -> Campaign:
+    """The round's campaign: policy vs opponent on the round's split (made once)."""
+    return _ensure_campaign(
+        round_, "campaign", lambda: [round_.policy.name, round_.opponent.name], "split", f"round {round_.number}"
+    )
 
 
 def _start_judging(round_: Round) -> Job:
@@ -215,15 +226,20 @@ def _start_judging(round_: Round) -> Job:
     )
 
 
-def ensure_judging(round_: Round) -> Job | None:
-    """The judging run over the round's items (None when the round has no judge)."""
+def _ensure_judging_job(round_: Round, field: str) -> Job | None:
+    """The judging run kept in the round's `field`, started when missing (None when the round has no judge)."""
     if not round_.judge:
         return None
-    if round_.judging_job_id is None:
+    if getattr(round_, f"{field}_id") is None:
         with transaction.atomic():
-            round_.judging_job = _start_judging(round_)
-            _save(round_, "judging_job")
-    return round_.judging_job
+            setattr(round_, field, _start_judging(round_))
+            _save(round_, field)
+    return getattr(round_, field)
+
+
+def ensure_judging(round_: Round) -> Job | None:
+    """The judging run over the round's items (None when the round has no judge)."""
+    return _ensure_judging_job(round_, "judging_job")
 
 
 def items_of(campaign: Campaign) -> QuerySet[Item]:
@@ -308,28 +324,18 @@ def wants_evaluation(round_: Round) -> bool:
 
 def ensure_eval_campaign(round_: Round) -> Campaign:
     """vN+1 vs vN on the evaluation split (made once)."""
-    if round_.eval_campaign_id is None:
-        with transaction.atomic():
-            round_.eval_campaign = campaigns.start_campaign(
-                project=round_.project,
-                competitors=[round_.new_version.name, round_.policy.name],  # type: ignore[union-attr]
-                split=round_.settings["eval_split"],
-                sampling=sampling_of(round_),
-                name=f"round {round_.number}: evaluation",
-                user=round_.created_by,
-            )
-            _save(round_, "eval_campaign")
-    return round_.eval_campaign  # type: ignore[return-value]
+    return _ensure_campaign(
+        round_,
+        "eval_campaign",
+        lambda: [round_.new_version.name, round_.policy.name],  # type: ignore[union-attr]
+        "eval_split",
+        f"round {round_.number}: evaluation",
+    )
 
 
 def ensure_eval_judging(round_: Round) -> Job | None:
-    if not round_.judge:
-        return None
-    if round_.eval_judging_job_id is None:
-        with transaction.atomic():
-            round_.eval_judging_job = _start_judging(round_)
-            _save(round_, "eval_judging_job")
-    return round_.eval_judging_job
+    """The judging run over the round's evaluation items (None when the round has no judge)."""
+    return _ensure_judging_job(round_, "eval_judging_job")
 
 
 # ---------------------------------------------------------------- the rating change
@@ -364,13 +370,14 @@ def rating_change(
 
 def rating_change_of(round_: Round, *, bootstrap: int | None = None) -> dict[str, Any]:
     """The rating change of the round's new version against its policy, from the project's battles now."""
-    if round_.new_version_id is None:
+    new_version = round_.new_version  # None (no query) while the round has made none
+    if new_version is None:
         return {}
     boots = round_.settings.get("bootstrap", 1000) if bootstrap is None else bootstrap
     return rating_change(
         campaigns.battles(round_.project),
-        round_.new_version.name,
-        round_.policy.name,  # type: ignore[union-attr]
+        new_version.name,
+        round_.policy.name,
         bootstrap=boots,
         seed=round_.settings.get("seed", 0),
     )

@@ -5,29 +5,35 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from labeling.models import Project
+from labeling.models import DatasetSnapshot, Project
 from labeling.selectors import RESEARCH_ROLES, get_project_for_user, is_researcher
-from labeling.models import DatasetSnapshot
 from training.models import Job, JobMetric, ModelVersion, TrainingJob, WorkerBeat
 
 
-def research_project_ids(user) -> list[int]:
+def research_project_ids(user: User | AnonymousUser) -> list[int]:
+    if isinstance(user, AnonymousUser):  # researches nothing (login_required sends them to log in first)
+        return []
     if user.is_superuser:
         return list(Project.objects.values_list("id", flat=True))
-    return list(Project.objects.filter(memberships__user=user, memberships__role__in=RESEARCH_ROLES).values_list("id", flat=True))
+    return list(
+        Project.objects.filter(memberships__user=user, memberships__role__in=RESEARCH_ROLES).values_list(
+            "id", flat=True
+        )
+    )
 
 
-def projects_for(user):
+def projects_for(user: User | AnonymousUser) -> QuerySet[Project]:
     """The projects `user` researches, as a queryset (for form choices)."""
     return Project.objects.filter(id__in=research_project_ids(user))
 
 
-def require_researcher(user) -> None:
+def require_researcher(user: User | AnonymousUser) -> None:
     if not is_researcher(user):
         raise PermissionDenied("Training is for researchers")
 
@@ -39,7 +45,7 @@ def jobs_for(user: Any) -> QuerySet[Job]:
     )
 
 
-def snapshots_for(user):
+def snapshots_for(user: User | AnonymousUser) -> QuerySet[DatasetSnapshot]:
     return DatasetSnapshot.objects.filter(project_id__in=research_project_ids(user)).select_related("project")
 
 
@@ -75,8 +81,11 @@ def metric_series(job: Job, names: list[str]) -> dict[str, list[tuple[int, float
 
 def latest_checkpoint(output_dir: Path) -> Path | None:
     """The newest complete checkpoint: a worker killed while saving leaves one without its trainer state."""
-    complete = [p for p in output_dir.glob("checkpoint-*")
-                if (p / "trainer_state.json").is_file() and p.name.rsplit("-", 1)[1].isdigit()]
+    complete = [
+        p
+        for p in output_dir.glob("checkpoint-*")
+        if (p / "trainer_state.json").is_file() and p.name.rsplit("-", 1)[1].isdigit()
+    ]
     return max(complete, key=lambda p: int(p.name.rsplit("-", 1)[1]), default=None)
 
 
@@ -102,7 +111,7 @@ def worker_warning(within_s: float | None = None) -> str | None:
     """A plain sentence when no worker has been seen lately (nothing would run queued jobs), else None."""
     within_s = within_s if within_s is not None else 3 * settings.WORKER_BEAT_SECONDS
     cutoff = timezone.now() - timedelta(seconds=within_s)
-    start = "Start one with \"make run\" (or \"celery -A webapp worker -B -Q default,gpu\")."
+    start = 'Start one with "make run" (or "celery -A webapp worker -B -Q default,gpu").'
     last = WorkerBeat.objects.order_by("-seen_at").first()
     if last is None:
         return f"No worker has been seen yet: queued jobs will wait until one runs. {start}"
@@ -111,17 +120,19 @@ def worker_warning(within_s: float | None = None) -> str | None:
         return f"No worker has been seen for {ago} s (last: {last.hostname}): queued jobs will wait. {start}"
     alive = WorkerBeat.objects.filter(seen_at__gte=cutoff).values_list("queues", flat=True)
     if not any(settings.TRAINING_QUEUE in queues.split(",") for queues in alive):
-        return (f"No running worker takes the training queue {settings.TRAINING_QUEUE!r}: training jobs will wait. "
-                f"Start one with \"celery -A webapp worker -Q {settings.TRAINING_QUEUE}\".")
+        return (
+            f"No running worker takes the training queue {settings.TRAINING_QUEUE!r}: training jobs will wait. "
+            f'Start one with "celery -A webapp worker -Q {settings.TRAINING_QUEUE}".'
+        )
     return None
 
 
-def models_for(user):
+def models_for(user: User | AnonymousUser) -> QuerySet[ModelVersion]:
     """The model versions of the projects `user` researches."""
     return ModelVersion.objects.filter(project_id__in=research_project_ids(user)).select_related("project", "parent")
 
 
-def get_model_for_user(user, model_id: int) -> ModelVersion:
+def get_model_for_user(user: User | AnonymousUser, model_id: int) -> ModelVersion:
     """A model of a project `user` researches; 404 otherwise (whether or not it exists); 403 for a
     user who researches nothing (an annotator), with the reason."""
     require_researcher(user)
@@ -133,12 +144,14 @@ def get_model_for_user(user, model_id: int) -> ModelVersion:
 
 def lineage(model: ModelVersion) -> list[dict]:
     """The model, its parent, its parent's parent ...: each with the job and snapshot that made it."""
-    chain, seen = [], set()
-    while model is not None and model.pk not in seen:
-        seen.add(model.pk)
-        job = getattr(model, "produced_by", None)
-        chain.append({"model": model, "job": job, "snapshot": job.snapshot if job else None})
-        model = model.parent
+    chain: list[dict] = []
+    seen: set[int] = set()
+    current: ModelVersion | None = model
+    while current is not None and current.pk not in seen:
+        seen.add(current.pk)
+        job = getattr(current, "produced_by", None)
+        chain.append({"model": current, "job": job, "snapshot": job.snapshot if job else None})
+        current = current.parent
     return chain
 
 
@@ -155,7 +168,8 @@ def project_snapshot(project: Project, snapshot_id: int) -> DatasetSnapshot | No
 def job_metrics(job: Job) -> dict[str, list[dict[str, Any]]]:
     """Every metric of `job`: {name: [{step, value}, ...]} by step; value None for NaN or an infinity."""
     series: dict[str, list[dict[str, Any]]] = {}
-    for name, step, value in JobMetric.objects.filter(job=job).order_by("name", "step", "id").values_list(
-            "name", "step", "value"):
+    for name, step, value in (
+        JobMetric.objects.filter(job=job).order_by("name", "step", "id").values_list("name", "step", "value")
+    ):
         series.setdefault(name, []).append({"step": step, "value": value})
     return series

@@ -20,6 +20,7 @@ HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$
 
 def model_roots() -> list[Path]:
     """Directories a registered model's files may live under: MODEL_ROOTS, job outputs, the demo models."""
+    roots: list[str | Path]  # MODEL_ROOTS holds strings
     roots = [*settings.MODEL_ROOTS, Path(settings.MEDIA_ROOT) / "jobs", Path(settings.VAR_DIR) / "models"]
     return [Path(root).expanduser().resolve() for root in roots]
 

@@ -36,7 +36,9 @@ urlpatterns += [  # rounds and pipelines (training/views_loop.py)
     path("projects/<slug:slug>/rounds/<int:number>/close/", views_loop.round_close, name="round_close"),
     path("projects/<slug:slug>/pipelines/", views_loop.project_pipelines, name="pipelines"),
     path("projects/<slug:slug>/pipelines/<int:pipeline_id>/", views_loop.pipeline_detail, name="pipeline"),
-    path("projects/<slug:slug>/pipelines/<int:pipeline_id>/resume/", views_loop.pipeline_resume, name="pipeline_resume"),
+    path(
+        "projects/<slug:slug>/pipelines/<int:pipeline_id>/resume/", views_loop.pipeline_resume, name="pipeline_resume"
+    ),
 ]
 
 urlpatterns += [  # AI judges (training/views_judges.py)

@@ -10,18 +10,24 @@ from django.views.decorators.http import require_POST
 from training import algorithms, charts, selectors, services
 from training import jobs as jobs_lifecycle
 from training.forms import LaunchForm, RegisterModelForm
+from webapp.http import SignedInRequest
 
 
 @login_required
-def jobs(request):
+def jobs(request: SignedInRequest) -> HttpResponse:
     selectors.require_researcher(request.user)
-    return render(request, "training/jobs.html", {
-        "jobs": selectors.jobs_for(request.user)[:200], "worker_warning": selectors.worker_warning(),
-    })
+    return render(
+        request,
+        "training/jobs.html",
+        {
+            "jobs": selectors.jobs_for(request.user)[:200],
+            "worker_warning": selectors.worker_warning(),
+        },
+    )
 
 
 @login_required
-def job_new(request):
+def job_new(request: SignedInRequest) -> HttpResponse:
     selectors.require_researcher(request.user)
     algorithm = request.POST.get("algorithm") or request.GET.get("algorithm") or "dpo"
     try:
@@ -29,29 +35,46 @@ def job_new(request):
     except algorithms.ConfigError as exc:
         return HttpResponseBadRequest(escape(str(exc)))
     form = LaunchForm(
-        request.POST if request.method == "POST" else None, algorithm=algorithm,
-        models=selectors.models_for(request.user), snapshots=selectors.snapshots_for(request.user),
+        request.POST if request.method == "POST" else None,
+        algorithm=algorithm,
+        models=selectors.models_for(request.user),
+        snapshots=selectors.snapshots_for(request.user),
     )
     if request.method == "POST" and form.is_valid():
         try:
             job = services.launch_job(
-                algorithm=algorithm, base_model=form.cleaned_data["base_model"], snapshot=form.cleaned_data["snapshot"],
-                overrides=form.overrides(), user=request.user,
+                algorithm=algorithm,
+                base_model=form.cleaned_data["base_model"],
+                snapshot=form.cleaned_data["snapshot"],
+                overrides=form.overrides(),
+                user=request.user,
             )
         except algorithms.ConfigError as exc:
-            target = f"cfg_{exc.field}" if f"cfg_{exc.field}" in form.fields else exc.field if exc.field in form.fields else None
+            target = (
+                f"cfg_{exc.field}"
+                if f"cfg_{exc.field}" in form.fields
+                else exc.field
+                if exc.field in form.fields
+                else None
+            )
             form.add_error(target if target else "advanced", str(exc))
         else:
             return redirect("training:job", job.pk)
-    template = "training/partials/launch_fields.html" if request.htmx and request.method == "GET" else "training/job_new.html"
-    return render(request, template, {"form": form, "algorithm": algorithm, "worker_warning": selectors.worker_warning()})
+    template = (
+        "training/partials/launch_fields.html" if request.htmx and request.method == "GET" else "training/job_new.html"
+    )
+    return render(
+        request, template, {"form": form, "algorithm": algorithm, "worker_warning": selectors.worker_warning()}
+    )
 
 
 @login_required
-def job_detail(request, job_id):
+def job_detail(request: SignedInRequest, job_id: int) -> HttpResponse:
     job = selectors.get_job_for_user(request.user, job_id)
     context = {
-        "job": job, "charts": charts.metric_charts(job), "worker_warning": selectors.worker_warning(),
+        "job": job,
+        "charts": charts.metric_charts(job),
+        "worker_warning": selectors.worker_warning(),
     }
     if job.status in (job.Status.FAILED, job.Status.CANCELLED):
         context.update(resume_note=selectors.resume_note(job), resume_from=selectors.resume_step(job))
@@ -60,7 +83,7 @@ def job_detail(request, job_id):
 
 
 @login_required
-def job_chart(request, job_id, name):
+def job_chart(request: SignedInRequest, job_id: int, name: str) -> HttpResponse:
     """One metric of a job as an SVG chart; 404 for a metric the job never logged."""
     svg = charts.metric_chart(selectors.get_job_for_user(request.user, job_id), name)
     if svg is None:
@@ -70,14 +93,14 @@ def job_chart(request, job_id, name):
 
 @login_required
 @require_POST
-def job_cancel(request, job_id):
+def job_cancel(request: SignedInRequest, job_id: int) -> HttpResponse:
     jobs_lifecycle.cancel(selectors.get_job_for_user(request.user, job_id))
     return redirect("training:job", job_id)
 
 
 @login_required
 @require_POST
-def job_resume(request, job_id):
+def job_resume(request: SignedInRequest, job_id: int) -> HttpResponse:
     job = selectors.get_job_for_user(request.user, job_id)
     note = selectors.resume_note(job)
     try:
@@ -90,7 +113,7 @@ def job_resume(request, job_id):
 
 
 @login_required
-def models(request):
+def models(request: SignedInRequest) -> HttpResponse:
     selectors.require_researcher(request.user)
     form = RegisterModelForm(request.POST or None, projects=selectors.projects_for(request.user))
     if request.method == "POST" and form.is_valid():
@@ -105,7 +128,7 @@ def models(request):
 
 
 @login_required
-def model_detail(request, model_id):
+def model_detail(request: SignedInRequest, model_id: int) -> HttpResponse:
     model = selectors.get_model_for_user(request.user, model_id)
     from training.evaluations import latest_evaluation_view
 

@@ -223,13 +223,13 @@ def _project(request: ApiRequest, slug: str) -> Project:
 # --- schemas ---------------------------------------------------------------------------------
 
 
+def slug_field(description: str) -> Any:
+    """A required slug-like string field: 1 to 100 letters, numbers, hyphens and underscores."""
+    return Field(min_length=1, max_length=100, pattern=r"^[-a-zA-Z0-9_]+$", description=description)
+
+
 class ProjectIn(Schema):
-    slug: str = Field(
-        min_length=1,
-        max_length=100,
-        pattern=r"^[-a-zA-Z0-9_]+$",
-        description="Letters, numbers, hyphens and underscores; used in every address",
-    )
+    slug: str = slug_field("Letters, numbers, hyphens and underscores; used in every address")
     name: str = Field(min_length=1, max_length=200)
     kind: Literal["pairwise", "binary"] = "pairwise"
     overlap: int = Field(1, ge=1, le=50, description="Judgments each item needs (k)")
@@ -481,12 +481,7 @@ DOCUMENTED = {401: Error, 403: Error, 404: Error, 422: Error}
 
 
 class ModelIn(Schema):
-    name: str = Field(
-        min_length=1,
-        max_length=100,
-        pattern=r"^[-a-zA-Z0-9_]+$",
-        description="Unique in the project: letters, numbers, hyphens and underscores",
-    )
+    name: str = slug_field("Unique in the project: letters, numbers, hyphens and underscores")
     base: str = Field(
         min_length=1, max_length=500, description="A hub id (org/name) or a directory under one of the model roots"
     )

@@ -59,7 +59,7 @@ class Progress:
         if metrics:
             self.pending.append({"step": step, **metrics})
             shown = " ".join(f"{k}={_fmt(v)}" for k, v in sorted(metrics.items()))
-            self.lines = [*self.lines[-(self.keep - 1):], f"step {step}/{total} {shown}"]
+            self.lines = [*self.lines[-(self.keep - 1) :], f"step {step}/{total} {shown}"]
         now = time.monotonic()
         if metrics or step >= total or now - self.last_write >= self.every_s:
             self.last_write = now

@@ -1,8 +1,9 @@
 """Celery tasks: thin wrappers that take ids, call services, and report back."""
 
 import threading
+from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
 from celery.signals import celeryd_after_setup, worker_ready, worker_shutdown
 from django.conf import settings
 
@@ -14,7 +15,7 @@ def ping(value: str = "pong") -> str:
 
 
 @shared_task(bind=True, name="workers.tasks.run_job", acks_late=True)
-def run_job(self, job_id: int) -> str:
+def run_job(self: Task, job_id: int) -> str:
     """Claim job `job_id` and run it with the runner of its kind (workers/jobs.py)."""
     from workers.jobs import run_job as run
 
@@ -22,7 +23,7 @@ def run_job(self, job_id: int) -> str:
 
 
 @shared_task(bind=True, name="workers.tasks.run_training_job", acks_late=True)
-def run_training_job(self, job_id: int) -> str:
+def run_training_job(self: Task, job_id: int) -> str:
     """The task name training jobs were queued under before run_job: messages still queued run the same."""
     from workers.jobs import run_job as run
 
@@ -38,7 +39,7 @@ def mark_lost_jobs() -> int:
 
 
 @celeryd_after_setup.connect
-def _preload_ml(sender, instance, **kwargs):
+def _preload_ml(sender: Any, instance: Any, **kwargs: Any) -> None:
     """A worker that takes training jobs imports torch/TRL once at start, not at its first job."""
     if settings.TRAINING_QUEUE in instance.app.amqp.queues.consume_from:
         import training.ml.registry  # noqa: F401
@@ -48,17 +49,19 @@ _beats_stop = threading.Event()
 
 
 @worker_ready.connect
-def _start_worker_beats(sender, **kwargs):
+def _start_worker_beats(sender: Any, **kwargs: Any) -> None:
     """The worker records that it is alive (training.models.WorkerBeat) from a side thread."""
     from workers.jobs import worker_beats
 
     queues = sorted(sender.app.amqp.queues.consume_from)
-    threading.Thread(target=worker_beats, args=(sender.hostname, queues, _beats_stop), daemon=True,
-                     name="worker-beats").start()
+    threading.Thread(
+        target=worker_beats, args=(sender.hostname, queues, _beats_stop), daemon=True, name="worker-beats"
+    ).start()
 
 
 @worker_shutdown.connect
-def _stop_worker_beats(sender, **kwargs):
+def _stop_worker_beats(sender: Any, **kwargs: Any) -> None:
     _beats_stop.set()
+
 
 from workers import arena  # noqa: E402, F401  (registers workers.arena.run_battle, the arena's task)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
@@ -20,6 +22,29 @@ def snapshot_dir() -> Path:
     return folder
 
 
+def _store(file_type: str, write: Callable[[Path], str]) -> tuple[str, int]:
+    """Write a snapshot file through `write(path) -> sha256` and keep it once per content as
+    MEDIA_ROOT/snapshots/<sha256>.<file_type>, read-only; its sha256 and size in bytes."""
+    folder = snapshot_dir()
+    part = folder / f".new-{uuid.uuid4().hex}.{file_type}"
+    try:
+        sha256 = write(part)
+        size = part.stat().st_size
+        final = folder / f"{sha256}.{file_type}"
+        if final.exists():
+            part.unlink()
+        else:
+            os.chmod(part, 0o444)
+            os.replace(part, final)
+    finally:
+        part.unlink(missing_ok=True)
+    return sha256, size
+
+
+def _creator(user: User | AnonymousUser | None) -> User | None:
+    return user if user is not None and user.is_authenticated else None
+
+
 def create_snapshot(
     project: Project, spec: exporters.ExportSpec, *, user: User | AnonymousUser | None = None
 ) -> DatasetSnapshot:
@@ -28,18 +53,14 @@ def create_snapshot(
     The file is stored once per content as MEDIA_ROOT/snapshots/<sha256>.<ext>, read-only; the
     same spec over the same judgments gives the same bytes, so the same file.
     """
-    folder = snapshot_dir()
-    part = folder / f".new-{uuid.uuid4().hex}.{spec.file_type}"
-    try:
-        result = exporters.export(project, spec, part)
-        final = folder / f"{result.sha256}.{spec.file_type}"
-        if final.exists():
-            part.unlink()
-        else:
-            os.chmod(part, 0o444)
-            os.replace(part, final)
-    finally:
-        part.unlink(missing_ok=True)
+    results: list[exporters.ExportResult] = []
+
+    def write(path: Path) -> str:
+        results.append(exporters.export(project, spec, path))
+        return results[0].sha256
+
+    _store(spec.file_type, write)
+    result = results[0]
     return DatasetSnapshot.objects.create(
         project=project,
         format=result.spec.format,
@@ -48,7 +69,38 @@ def create_snapshot(
         sha256=result.sha256,
         rows=result.rows,
         size_bytes=result.size_bytes,
-        created_by=user if user is not None and user.is_authenticated else None,
+        created_by=_creator(user),
+    )
+
+
+def snapshot_from_rows(
+    project: Project,
+    fmt: str,
+    columns: list[tuple[str, str]],
+    rows: Sequence[tuple],
+    spec: dict[str, Any],
+    *,
+    user: User | AnonymousUser | None = None,
+) -> DatasetSnapshot:
+    """A JSONL snapshot of rows made elsewhere (not exported from judgments), stored as every snapshot is:
+    content-addressed and read-only. `columns` are (name, exporters kind) pairs in row order."""
+
+    def write(path: Path) -> str:
+        writer = exporters.JsonlWriter(path, columns)
+        for row in rows:
+            writer.write(row)
+        return writer.close()
+
+    sha256, size = _store(DatasetSnapshot.FileType.JSONL, write)
+    return DatasetSnapshot.objects.create(
+        project=project,
+        format=fmt,
+        file_type=DatasetSnapshot.FileType.JSONL,
+        spec=spec,
+        sha256=sha256,
+        rows=len(rows),
+        size_bytes=size,
+        created_by=_creator(user),
     )
 
 

@@ -31,9 +31,9 @@ def test_two_anonymous_models_stream_side_by_side_and_a_key_votes_then_names_sho
     live_server,
     make_user,
     make_project,
-    tiny_dirs,
-    start_worker,
-    tmp_path,  # noqa: F811
+    tiny_dirs,  # noqa: F811
+    start_worker,  # noqa: F811
+    tmp_path,
 ):
     member = make_user(username="arena-member")
     project = make_project(n_items=0, members={member: Membership.Role.ANNOTATOR})

@@ -43,8 +43,12 @@ def tiny_models(db, tiny_dirs, training_project):
     from training.services import register_model
 
     return {
-        "policy": register_model(project=training_project, name="tiny-policy", base=tiny_dirs["tiny-policy"], kind="policy"),
-        "reward": register_model(project=training_project, name="tiny-reward", base=tiny_dirs["tiny-reward"], kind="reward"),
+        "policy": register_model(
+            project=training_project, name="tiny-policy", base=tiny_dirs["tiny-policy"], kind="policy"
+        ),
+        "reward": register_model(
+            project=training_project, name="tiny-reward", base=tiny_dirs["tiny-reward"], kind="reward"
+        ),
     }
 
 
@@ -52,8 +56,15 @@ def _write_snapshot(project, fmt: str, rows: list[dict]):
     from labeling.models import DatasetSnapshot
 
     data = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode()
-    snapshot = DatasetSnapshot(project=project, format=fmt, file_type="jsonl", spec={"format": fmt},
-                               sha256=hashlib.sha256(data).hexdigest(), rows=len(rows), size_bytes=len(data))
+    snapshot = DatasetSnapshot(
+        project=project,
+        format=fmt,
+        file_type="jsonl",
+        spec={"format": fmt},
+        sha256=hashlib.sha256(data).hexdigest(),
+        rows=len(rows),
+        size_bytes=len(data),
+    )
     snapshot.path.parent.mkdir(parents=True, exist_ok=True)
     snapshot.path.write_bytes(data)
     snapshot.save()
@@ -85,18 +96,38 @@ class Worker:
 
     def __init__(self, queues: dict[str, str], heartbeat_s: int, beat: bool, consume: tuple[str, ...]):
         self.env = {
-            **os.environ, "DATABASE_URL": _database_url(), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-            "CELERY_DEFAULT_QUEUE": queues["default"], "TRAINING_QUEUE": queues["training"],
+            **os.environ,
+            "DATABASE_URL": _database_url(),
+            "HF_HUB_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            "CELERY_DEFAULT_QUEUE": queues["default"],
+            "TRAINING_QUEUE": queues["training"],
             "TRAINING_HEARTBEAT_SECONDS": str(heartbeat_s),
         }
-        args = [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", ",".join(queues[q] for q in consume),
-                "--pool", "solo", "--loglevel", "info", "-n", f"test-{uuid.uuid4().hex[:6]}@%h",
-                "--without-gossip", "--without-mingle"]
+        args = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "webapp",
+            "worker",
+            "-Q",
+            ",".join(queues[q] for q in consume),
+            "--pool",
+            "solo",
+            "--loglevel",
+            "info",
+            "-n",
+            f"test-{uuid.uuid4().hex[:6]}@%h",
+            "--without-gossip",
+            "--without-mingle",
+        ]
         if beat:
             args += ["-B", "--schedule", str(Path(settings.VAR_DIR) / f"beat-{uuid.uuid4().hex[:6]}")]
         self.log = open(Path(settings.VAR_DIR) / f"worker-{uuid.uuid4().hex[:6]}.log", "w+")
-        self.process = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            args, cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def kill(self) -> None:
         """kill -9 the worker and everything it started."""

@@ -50,7 +50,9 @@ def test_every_default_is_itself_valid() -> None:
 
 
 def test_an_unknown_algorithm_is_an_error_not_a_fallback() -> None:
-    with pytest.raises(ConfigError, match="algorithm: must be one of reward, sft, .*, ppo, .*, not .reinforce.") as error:
+    with pytest.raises(
+        ConfigError, match="algorithm: must be one of reward, sft, .*, ppo, .*, not .reinforce."
+    ) as error:
         validate("reinforce", {})
     assert error.value.field == "algorithm"
     with pytest.raises(ConfigError, match="algorithm"):

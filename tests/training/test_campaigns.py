@@ -33,10 +33,13 @@ def _judge(item: Item, choice: str, source: str = "human") -> None:
 
 
 @pytest.mark.ml
-def test_a_campaign_of_two_versions_generates_then_puts_balanced_items_in_the_queue(db, two_versions, django_user_model):
+def test_a_campaign_of_two_versions_generates_then_puts_balanced_items_in_the_queue(
+    db, two_versions, django_user_model
+):
     first, second = two_versions
-    campaign = campaigns.start_campaign(project=first.project, competitors=["tiny-policy", "tiny-policy-v2"],
-                                        split="test", sampling=SAMPLING)
+    campaign = campaigns.start_campaign(
+        project=first.project, competitors=["tiny-policy", "tiny-policy-v2"], split="test", sampling=SAMPLING
+    )
     assert run_job(campaign.job_id, "here") == "succeeded"
     campaign.refresh_from_db()
     assert campaign.items_created == 4 and campaign.job.step == campaign.job.total
@@ -53,10 +56,13 @@ def test_a_campaign_of_two_versions_generates_then_puts_balanced_items_in_the_qu
     assert lease_next_item(first.project, annotator).item_id in {link.item_id for link in links}
 
     # a second campaign on the same prompts generates nothing new: it reuses what is there
-    again = campaigns.start_campaign(project=first.project, competitors=["tiny-policy-v2", "tiny-policy"],
-                                     split="test", sampling=SAMPLING)
+    again = campaigns.start_campaign(
+        project=first.project, competitors=["tiny-policy-v2", "tiny-policy"], split="test", sampling=SAMPLING
+    )
     assert run_job(again.job_id, "here") == "succeeded"
-    assert Generation.objects.filter(job=again.job).count() == 0 and Campaign.objects.get(pk=again.pk).items_created == 4
+    assert (
+        Generation.objects.filter(job=again.job).count() == 0 and Campaign.objects.get(pk=again.pk).items_created == 4
+    )
     # making the items again adds none
     assert campaigns.make_items(campaign) == 0
 
@@ -67,8 +73,12 @@ def test_a_campaign_against_a_reference_pairs_each_with_it_and_counts_wins_with_
     for p in writer_prompts:
         for source in ("gpt-4", "human-written", "dataset:old"):
             Response.objects.create(prompt=p, text=f"{source} on {p.text}", source=source)
-    campaign = campaigns.start_campaign(project=project, competitors=["gpt-4", "human-written", "dataset:old"],
-                                        mode="vs_reference", reference="human-written")
+    campaign = campaigns.start_campaign(
+        project=project,
+        competitors=["gpt-4", "human-written", "dataset:old"],
+        mode="vs_reference",
+        reference="human-written",
+    )
     assert campaigns.make_items(campaign) == 8
     assert campaigns.campaign_pairs(campaign) == [("human-written", "gpt-4"), ("human-written", "dataset:old")]
     links = list(CampaignItem.objects.filter(campaign=campaign).select_related("item"))
@@ -100,8 +110,19 @@ def test_a_campaign_is_refused_with_the_field_named(db, make_project):
 @pytest.mark.ml
 def test_the_campaign_command_prints_the_campaign_and_its_items(db, two_versions):
     out = io.StringIO()
-    call_command("campaign", "--project", two_versions[0].project.slug, "--models", "tiny-policy,tiny-policy-v2",
-                 "--split", "test", "--max-new-tokens", "2", "--inline", stdout=out)
+    call_command(
+        "campaign",
+        "--project",
+        two_versions[0].project.slug,
+        "--models",
+        "tiny-policy,tiny-policy-v2",
+        "--split",
+        "test",
+        "--max-new-tokens",
+        "2",
+        "--inline",
+        stdout=out,
+    )
     last = json.loads(out.getvalue().strip().splitlines()[-1])
     assert last["items"] == 4 and last["status"] == "succeeded"
     assert Campaign.objects.get(pk=last["campaign"]).competitors == ["tiny-policy", "tiny-policy-v2"]

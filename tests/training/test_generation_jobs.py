@@ -60,9 +60,12 @@ def test_resuming_a_generation_job_adds_no_duplicate(db, tiny_models, prompts):
     assert again == first
     assert Response.objects.filter(source="model:tiny-policy").count() == 6
     # a redelivered chunk is written once
-    assert generation.save_samples(job.pk, tiny_models["policy"], job.sampling, [
-        generation.Sample(prompt=prompts[0], index=0, text="again")
-    ]) == 0
+    assert (
+        generation.save_samples(
+            job.pk, tiny_models["policy"], job.sampling, [generation.Sample(prompt=prompts[0], index=0, text="again")]
+        )
+        == 0
+    )
 
 
 def test_a_cancelled_generation_job_stops_and_keeps_what_it_wrote(db, tiny_models, training_project):
@@ -77,8 +80,19 @@ def test_a_cancelled_generation_job_stops_and_keeps_what_it_wrote(db, tiny_model
 
 def test_the_generate_command_prints_the_job_its_status_and_the_responses(db, tiny_models, prompts):
     out = io.StringIO()
-    call_command("generate", "--model", "tiny-policy", "--project", tiny_models["policy"].project.slug,
-                 "--split", "test", "--max-new-tokens", "3", "--inline", stdout=out)
+    call_command(
+        "generate",
+        "--model",
+        "tiny-policy",
+        "--project",
+        tiny_models["policy"].project.slug,
+        "--split",
+        "test",
+        "--max-new-tokens",
+        "3",
+        "--inline",
+        stdout=out,
+    )
     last = json.loads(out.getvalue().strip().splitlines()[-1])
     assert last["status"] == "succeeded" and last["responses"] == 3
     assert GenerationBatch.objects.get(pk=last["job"]).sampling["max_new_tokens"] == 3
@@ -97,11 +111,21 @@ def test_the_generate_command_names_the_bad_option(db, tiny_models, prompts):
 def test_an_endpoint_version_keeps_the_name_of_its_key_variable_never_a_key(db, training_project):
     from training.services import register_model
 
-    version = register_model(project=training_project, name="served", endpoint_url="http://127.0.0.1:8000/v1",
-                             endpoint_model="tiny", api_key_env="SERVED_KEY")
+    version = register_model(
+        project=training_project,
+        name="served",
+        endpoint_url="http://127.0.0.1:8000/v1",
+        endpoint_model="tiny",
+        api_key_env="SERVED_KEY",
+    )
     assert version.is_endpoint and version.base == "" and version.api_key_env == "SERVED_KEY"
     with pytest.raises(ValueError, match="api_key_env"):
-        register_model(project=training_project, name="leaky", endpoint_url="http://x/v1", endpoint_model="m",
-                       api_key_env="sk-123 secret")
+        register_model(
+            project=training_project,
+            name="leaky",
+            endpoint_url="http://x/v1",
+            endpoint_model="m",
+            api_key_env="sk-123 secret",
+        )
     with pytest.raises(ValueError, match="endpoint_url"):
         register_model(project=training_project, name="bad", endpoint_url="file:///etc", endpoint_model="m")

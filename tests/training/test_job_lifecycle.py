@@ -33,8 +33,9 @@ def training_job(project, tmp_path, settings):
     (tmp_path / "m").mkdir()
     settings.MODEL_ROOTS = [str(tmp_path)]
     base = services.register_model(project=project, name="base-model", base=str(tmp_path / "m"))
-    snapshot = DatasetSnapshot.objects.create(project=project, format="preference", file_type="jsonl", spec={},
-                                              sha256="0" * 64, rows=10, size_bytes=100)
+    snapshot = DatasetSnapshot.objects.create(
+        project=project, format="preference", file_type="jsonl", spec={}, sha256="0" * 64, rows=10, size_bytes=100
+    )
     return services.launch_job(algorithm="sft", base_model=base, snapshot=snapshot, overrides={"max_steps": 20})
 
 
@@ -44,8 +45,8 @@ def worker_alive(db, settings):
 
 
 def test_every_job_kind_has_a_runner():
-    from workers.jobs import RUNNERS
     import workers.runners  # noqa: F401
+    from workers.jobs import RUNNERS
 
     assert sorted(RUNNERS) == sorted(Job.Kind.values)
 
@@ -102,15 +103,25 @@ def test_the_eta_follows_the_pace_since_the_first_step(project):
 def test_nan_and_infinite_metrics_are_stored_as_missing_values_and_the_job_goes_on(client, researcher, project):
     job = jobs.create(Job, kind=Job.Kind.NOOP, project=project, total=10)
     jobs.claim(job.pk, "w")
-    cancel = jobs.record_progress(job.pk, step=3, total=10, metrics=[
-        {"step": 1, "loss": math.nan}, {"step": 2, "loss": math.inf}, {"step": 3, "loss": -math.inf, "accuracy": 0.5},
-        {"step": 3, "eval_loss": 10 ** 400},  # an int no float can hold
-    ])
+    cancel = jobs.record_progress(
+        job.pk,
+        step=3,
+        total=10,
+        metrics=[
+            {"step": 1, "loss": math.nan},
+            {"step": 2, "loss": math.inf},
+            {"step": 3, "loss": -math.inf, "accuracy": 0.5},
+            {"step": 3, "eval_loss": 10**400},  # an int no float can hold
+        ],
+    )
     assert cancel is False
     job.refresh_from_db()
     assert job.status == "running" and job.step == 3
-    assert job.metrics == [{"step": 1, "loss": None}, {"step": 2, "loss": None},
-                           {"step": 3, "loss": None, "accuracy": 0.5, "eval_loss": None}]
+    assert job.metrics == [
+        {"step": 1, "loss": None},
+        {"step": 2, "loss": None},
+        {"step": 3, "loss": None, "accuracy": 0.5, "eval_loss": None},
+    ]
     jobs.record_progress(job.pk, step=4, total=10, metrics=[{"step": 4, "loss": 0.25}])
     client.force_login(researcher)
     page = client.get(reverse("training:job", args=[job.pk]))
@@ -166,13 +177,16 @@ def test_pages_say_plainly_when_no_worker_has_been_seen(client, researcher, trai
     client.force_login(researcher)
     for url in [reverse("training:jobs"), reverse("training:job_new"), reverse("training:job", args=[training_job.pk])]:
         assert "No worker has been seen yet" in client.get(url).content.decode(), url
-    beat = WorkerBeat.objects.create(hostname="w@old", queues=f"default,{settings.TRAINING_QUEUE}",
-                                     seen_at=timezone.now() - timedelta(minutes=5))
+    beat = WorkerBeat.objects.create(
+        hostname="w@old", queues=f"default,{settings.TRAINING_QUEUE}", seen_at=timezone.now() - timedelta(minutes=5)
+    )
     page = client.get(reverse("training:jobs")).content.decode()
     assert "No worker has been seen for 300 s" in page and "w@old" in page
     WorkerBeat.objects.filter(pk=beat.pk).update(seen_at=timezone.now(), queues="default")
-    assert f"No running worker takes the training queue &#x27;{settings.TRAINING_QUEUE}&#x27;" in client.get(
-        reverse("training:job_new")).content.decode()
+    assert (
+        f"No running worker takes the training queue &#x27;{settings.TRAINING_QUEUE}&#x27;"
+        in client.get(reverse("training:job_new")).content.decode()
+    )
     WorkerBeat.objects.filter(pk=beat.pk).update(queues=f"default,{settings.TRAINING_QUEUE}")
     for url in [reverse("training:jobs"), reverse("training:job_new"), reverse("training:job", args=[training_job.pk])]:
         assert "No worker running" not in client.get(url).content.decode(), url

@@ -26,18 +26,26 @@ def setup(make_project, make_user, tmp_path, settings):
     Membership.objects.create(project=project, user=researcher, role="researcher")
     Membership.objects.create(project=project, user=annotator, role="annotator")
     base = services.register_model(project=project, name="base-model", base=str(tmp_path / "m"))
-    snapshot = DatasetSnapshot.objects.create(project=project, format="preference", file_type="jsonl", spec={},
-                                              sha256="0" * 64, rows=10, size_bytes=100)
+    snapshot = DatasetSnapshot.objects.create(
+        project=project, format="preference", file_type="jsonl", spec={}, sha256="0" * 64, rows=10, size_bytes=100
+    )
     return {"project": project, "researcher": researcher, "annotator": annotator, "base": base, "snapshot": snapshot}
 
 
 def test_a_researcher_launches_a_job_and_reads_its_progress_and_metrics(client, setup):
     auth = bearer(setup["researcher"])
     slug = setup["project"].slug
-    response = client.post(f"/api/projects/{slug}/jobs", {
-        "algorithm": "dpo", "base_model": setup["base"].pk, "snapshot": setup["snapshot"].pk,
-        "settings": {"beta": 0.3, "max_steps": 10},
-    }, content_type="application/json", **auth)
+    response = client.post(
+        f"/api/projects/{slug}/jobs",
+        {
+            "algorithm": "dpo",
+            "base_model": setup["base"].pk,
+            "snapshot": setup["snapshot"].pk,
+            "settings": {"beta": 0.3, "max_steps": 10},
+        },
+        content_type="application/json",
+        **auth,
+    )
     assert response.status_code == 201, response.json()
     body = response.json()
     assert body["status"] == "queued" and body["kind"] == "train" and body["total"] == 10
@@ -52,17 +60,24 @@ def test_a_researcher_launches_a_job_and_reads_its_progress_and_metrics(client, 
     assert [j["id"] for j in listed] == [job_id]
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"algorithm": "dpoo"}, "algorithm"),
-    ({"base_model": 999999}, "base_model"),
-    ({"snapshot": 999999}, "snapshot"),
-    ({"settings": {"beta": -1}}, "beta"),
-    ({"settings": {"max_steps": 10 ** 12}}, "max_steps"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"algorithm": "dpoo"}, "algorithm"),
+        ({"base_model": 999999}, "base_model"),
+        ({"snapshot": 999999}, "snapshot"),
+        ({"settings": {"beta": -1}}, "beta"),
+        ({"settings": {"max_steps": 10**12}}, "max_steps"),
+    ],
+)
 def test_a_bad_launch_is_422_naming_the_field_and_queues_nothing(client, setup, change, field):
     body = {"algorithm": "dpo", "base_model": setup["base"].pk, "snapshot": setup["snapshot"].pk, **change}
-    response = client.post(f"/api/projects/{setup['project'].slug}/jobs", body, content_type="application/json",
-                           **bearer(setup["researcher"]))
+    response = client.post(
+        f"/api/projects/{setup['project'].slug}/jobs",
+        body,
+        content_type="application/json",
+        **bearer(setup["researcher"]),
+    )
     assert response.status_code == 422 and response.json()["field"] == field, response.json()
     assert Job.objects.count() == 0
 
@@ -76,7 +91,11 @@ def test_cancel_then_resume_says_where_the_job_continues(client, setup):
     jobs.finish(job.pk, "cancelled", step=12)
     (job.output_dir / "checkpoint-10").mkdir(parents=True)
     (job.output_dir / "checkpoint-10" / "trainer_state.json").write_text("{}")
-    assert client.get(f"/api/jobs/{job.pk}", **auth).json()["resume_note"].startswith("Resuming will continue from step 10")
+    assert (
+        client.get(f"/api/jobs/{job.pk}", **auth)
+        .json()["resume_note"]
+        .startswith("Resuming will continue from step 10")
+    )
     resumed = client.post(f"/api/jobs/{job.pk}/resume", **auth)
     assert resumed.status_code == 200 and resumed.json()["status"] == "queued"
     assert "continue from step 10" in resumed.json()["note"]
@@ -90,8 +109,9 @@ def test_jobs_are_for_the_projects_researchers(client, setup, make_user):
     assert client.get(f"/api/jobs/{job.pk}", **annotator).status_code == 403
     assert client.post(f"/api/jobs/{job.pk}/cancel", **annotator).status_code == 403
     outsider = make_user()
-    Membership.objects.create(project=type(setup["project"]).objects.create(name="Other", slug="other"),
-                              user=outsider, role="researcher")
+    Membership.objects.create(
+        project=type(setup["project"]).objects.create(name="Other", slug="other"), user=outsider, role="researcher"
+    )
     other = bearer(outsider)
     assert client.get(f"/api/jobs/{job.pk}", **other).status_code == 404
     assert client.post(f"/api/jobs/{job.pk}/resume", **other).status_code == 404
@@ -102,9 +122,13 @@ def test_jobs_are_for_the_projects_researchers(client, setup, make_user):
 
 def test_every_jobs_operation_documents_its_response_codes(client):
     paths = client.get("/api/openapi.json").json()["paths"]
-    for path, method in [("/api/projects/{slug}/jobs", "get"), ("/api/projects/{slug}/jobs", "post"),
-                         ("/api/jobs/{job_id}", "get"), ("/api/jobs/{job_id}/cancel", "post"),
-                         ("/api/jobs/{job_id}/resume", "post")]:
+    for path, method in [
+        ("/api/projects/{slug}/jobs", "get"),
+        ("/api/projects/{slug}/jobs", "post"),
+        ("/api/jobs/{job_id}", "get"),
+        ("/api/jobs/{job_id}/cancel", "post"),
+        ("/api/jobs/{job_id}/resume", "post"),
+    ]:
         codes = set(paths[path][method]["responses"])
         assert {"401", "403", "404", "422"} <= codes, (path, method, codes)
     assert "409" in paths["/api/jobs/{job_id}/resume"]["post"]["responses"]

@@ -22,8 +22,13 @@ def _finished(job):
 def _run(start_worker, tiny_models, make_snapshot, algorithm, fmt, base="policy", **overrides):
     worker = start_worker()
     train, test = make_snapshot(fmt)
-    job = services.launch_job(algorithm=algorithm, base_model=tiny_models[base], snapshot=train, eval_snapshot=test,
-                              overrides={**FAST, **overrides})
+    job = services.launch_job(
+        algorithm=algorithm,
+        base_model=tiny_models[base],
+        snapshot=train,
+        eval_snapshot=test,
+        overrides={**FAST, **overrides},
+    )
     wait_for(lambda: _finished(job), 240, f"{algorithm} job to finish", worker)
     assert job.status == "succeeded", f"{job.error}\n{worker.output()}"
     return job
@@ -33,7 +38,9 @@ def _run(start_worker, tiny_models, make_snapshot, algorithm, fmt, base="policy"
     "algorithm, fmt, steps",
     [("sft", "preference", 4), ("dpo", "preference", 4), ("kto", "unpaired", 4), ("orpo", "preference", 4)],
 )
-def test_each_algorithm_runs_end_to_end_and_registers_its_model(start_worker, tiny_models, make_snapshot, algorithm, fmt, steps):
+def test_each_algorithm_runs_end_to_end_and_registers_its_model(
+    start_worker, tiny_models, make_snapshot, algorithm, fmt, steps
+):
     job = _run(start_worker, tiny_models, make_snapshot, algorithm, fmt, max_steps=steps)
     assert job.step == steps and job.max_steps == steps
     assert [row["step"] for row in job.metrics if "loss" in row] == list(range(1, steps + 1))
@@ -53,8 +60,9 @@ def test_the_reward_model_learns_the_marker_and_its_accuracy_is_stored(start_wor
 
 
 def test_dpo_stores_its_implicit_reward_accuracy_on_the_test_split(start_worker, tiny_models, make_snapshot):
-    job = _run(start_worker, tiny_models, make_snapshot, "dpo", "preference", max_steps=15, use_lora=True,
-               learning_rate=5e-3)
+    job = _run(
+        start_worker, tiny_models, make_snapshot, "dpo", "preference", max_steps=15, use_lora=True, learning_rate=5e-3
+    )
     model = ModelVersion.objects.get(produced_by=job)
     assert model.adapters == [model.adapter_path] and model.base == tiny_models["policy"].base
     assert model.evaluation["implicit_reward_accuracy"] >= 0.9
@@ -62,8 +70,12 @@ def test_dpo_stores_its_implicit_reward_accuracy_on_the_test_split(start_worker,
 
 def test_cancel_stops_a_running_job_within_a_few_steps(start_worker, tiny_models, make_snapshot):
     worker = start_worker()
-    job = services.launch_job(algorithm="sft", base_model=tiny_models["policy"], snapshot=make_snapshot()[0],
-                              overrides={**FAST, "max_steps": 5000})
+    job = services.launch_job(
+        algorithm="sft",
+        base_model=tiny_models["policy"],
+        snapshot=make_snapshot()[0],
+        overrides={**FAST, "max_steps": 5000},
+    )
     wait_for(lambda: (job.refresh_from_db(), job.step >= 3)[1], 120, "three steps", worker)
     jobs.cancel(job)
     job.refresh_from_db()
@@ -79,9 +91,15 @@ def test_a_killed_worker_fails_the_job_and_resume_finishes_it(start_worker, tiny
     worker = start_worker(heartbeat_s=heartbeat, consume=("training",))
     watchdog = start_worker(heartbeat_s=heartbeat, beat=True, consume=("default",))  # beat: marks lost jobs
     overrides = {**FAST, "max_steps": 40, "save_steps": 5, "learning_rate": 1e-4}
-    job = services.launch_job(algorithm="sft", base_model=tiny_models["policy"], snapshot=make_snapshot()[0], overrides=overrides)
-    wait_for(lambda: (job.refresh_from_db(), job.status == "running" and job.step >= 7)[1], 120,
-             "the job to pass its first checkpoint", worker)
+    job = services.launch_job(
+        algorithm="sft", base_model=tiny_models["policy"], snapshot=make_snapshot()[0], overrides=overrides
+    )
+    wait_for(
+        lambda: (job.refresh_from_db(), job.status == "running" and job.step >= 7)[1],
+        120,
+        "the job to pass its first checkpoint",
+        worker,
+    )
     worker.kill()
     killed_at = time.monotonic()
     wait_for(lambda: _finished(job), 4 * heartbeat, "the job to be marked lost", watchdog)
@@ -99,12 +117,13 @@ def test_a_killed_worker_fails_the_job_and_resume_finishes_it(start_worker, tiny
     assert stopped_at >= 7
 
 
-def test_the_whole_loop_from_human_judgments_to_an_evaluated_reward_model(start_worker, tiny_models, make_user,
-                                                                          training_project):
+def test_the_whole_loop_from_human_judgments_to_an_evaluated_reward_model(
+    start_worker, tiny_models, make_user, training_project
+):
     """Annotators judge pairs -> seeded train/test snapshot -> reward job -> accuracy on the held-out side."""
+    from labeling import services as labeling
     from labeling.data import exporters
     from labeling.data.snapshots import create_snapshot
-    from labeling import services as labeling
     from labeling.models import Item, Membership, Prompt, Response
     from tests.training.ml.conftest import HELD_OUT_ROWS, TRAIN_ROWS
 
@@ -122,8 +141,9 @@ def test_the_whole_loop_from_human_judgments_to_an_evaluated_reward_model(start_
 
     snapshot = create_snapshot(project, exporters.ExportSpec(format="preference", split="train", test_size=0.25))
     worker = start_worker()
-    job = services.launch_job(algorithm="reward", base_model=tiny_models["reward"], snapshot=snapshot,
-                              overrides={**FAST, "max_steps": 30})
+    job = services.launch_job(
+        algorithm="reward", base_model=tiny_models["reward"], snapshot=snapshot, overrides={**FAST, "max_steps": 30}
+    )
     assert job.eval_snapshot is not None and job.eval_snapshot.spec["split"] == "test"
     assert snapshot.rows + job.eval_snapshot.rows == 32  # every judged pair on exactly one side
     wait_for(lambda: _finished(job), 240, "the reward job", worker)

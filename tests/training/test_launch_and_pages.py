@@ -7,9 +7,9 @@ from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
+from labeling.models import DatasetSnapshot, Membership
 from training import algorithms as configs
 from training import jobs, services
-from labeling.models import DatasetSnapshot, Membership
 from training.models import ModelVersion, TrainingJob
 
 pytestmark = pytest.mark.django_db
@@ -25,8 +25,16 @@ def base(tmp_path, make_project, settings):
 @pytest.fixture
 def snapshot(base):
     def make(fmt="preference", project=None):
-        return DatasetSnapshot.objects.create(project=project or base.project, format=fmt, file_type="jsonl",
-                                              spec={}, sha256="0" * 64, rows=10, size_bytes=100)
+        return DatasetSnapshot.objects.create(
+            project=project or base.project,
+            format=fmt,
+            file_type="jsonl",
+            spec={},
+            sha256="0" * 64,
+            rows=10,
+            size_bytes=100,
+        )
+
     return make
 
 
@@ -47,8 +55,9 @@ def with_members(project, members: dict):
         ("reward", {"use_lora": "perhaps"}, "use_lora", "must be true or false"),
     ],
 )
-def test_a_bad_config_is_refused_before_anything_is_queued(base, snapshot, algorithm, overrides, field, message,
-                                                            django_capture_on_commit_callbacks):
+def test_a_bad_config_is_refused_before_anything_is_queued(
+    base, snapshot, algorithm, overrides, field, message, django_capture_on_commit_callbacks
+):
     fmt = "unpaired" if algorithm == "kto" else "preference"
     with django_capture_on_commit_callbacks() as callbacks:
         with pytest.raises(configs.ConfigError) as error:
@@ -65,8 +74,9 @@ def test_a_snapshot_of_the_wrong_format_is_refused(base, snapshot):
     assert TrainingJob.objects.count() == 0
 
 
-def test_a_valid_job_stores_trl_defaults_plus_overrides_and_is_queued_after_commit(base, snapshot,
-                                                                                    django_capture_on_commit_callbacks):
+def test_a_valid_job_stores_trl_defaults_plus_overrides_and_is_queued_after_commit(
+    base, snapshot, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks() as callbacks:
         job = services.launch_job(algorithm="dpo", base_model=base, snapshot=snapshot(), overrides={"beta": "0.3"})
     assert job.status == "queued" and len(callbacks) == 1
@@ -81,26 +91,55 @@ def test_the_launch_form_names_the_bad_field(client, make_user, base, snapshot, 
     client.force_login(researcher)
     page = client.get(reverse("training:job_new") + "?algorithm=dpo").content.decode()
     assert 'name="cfg_beta"' in page and 'value="0.1"' in page  # TRL's default shown
-    response = client.post(reverse("training:job_new"), {
-        "algorithm": "dpo", "base_model": base.pk, "snapshot": snap.pk, "cfg_beta": "-1",
-        "cfg_learning_rate": "1e-6", "cfg_loss_type": "sigmoid", "advanced": "",
-    })
+    response = client.post(
+        reverse("training:job_new"),
+        {
+            "algorithm": "dpo",
+            "base_model": base.pk,
+            "snapshot": snap.pk,
+            "cfg_beta": "-1",
+            "cfg_learning_rate": "1e-6",
+            "cfg_loss_type": "sigmoid",
+            "advanced": "",
+        },
+    )
     assert response.status_code == 200 and "beta: must be at least 0" in response.content.decode()
-    response = client.post(reverse("training:job_new"), {
-        "algorithm": "dpo", "base_model": base.pk, "snapshot": snap.pk, "cfg_beta": "0.1", "cfg_loss_type": "ipo",
-        "advanced": '{"save_steps": 0}',
-    })
+    response = client.post(
+        reverse("training:job_new"),
+        {
+            "algorithm": "dpo",
+            "base_model": base.pk,
+            "snapshot": snap.pk,
+            "cfg_beta": "0.1",
+            "cfg_loss_type": "ipo",
+            "advanced": '{"save_steps": 0}',
+        },
+    )
     assert "save_steps: must be at least 1" in response.content.decode()
-    response = client.post(reverse("training:job_new"), {
-        "algorithm": "dpo", "base_model": base.pk, "snapshot": snap.pk, "cfg_beta": "0.1", "cfg_loss_type": "ipo",
-        "advanced": "{not json",
-    })
+    response = client.post(
+        reverse("training:job_new"),
+        {
+            "algorithm": "dpo",
+            "base_model": base.pk,
+            "snapshot": snap.pk,
+            "cfg_beta": "0.1",
+            "cfg_loss_type": "ipo",
+            "advanced": "{not json",
+        },
+    )
     assert "not valid JSON" in response.content.decode()
     assert TrainingJob.objects.count() == 0
-    response = client.post(reverse("training:job_new"), {
-        "algorithm": "dpo", "base_model": base.pk, "snapshot": snap.pk, "cfg_beta": "0.2", "cfg_loss_type": "ipo",
-        "advanced": '{"save_steps": 50}',
-    })
+    response = client.post(
+        reverse("training:job_new"),
+        {
+            "algorithm": "dpo",
+            "base_model": base.pk,
+            "snapshot": snap.pk,
+            "cfg_beta": "0.2",
+            "cfg_loss_type": "ipo",
+            "advanced": '{"save_steps": 50}',
+        },
+    )
     job = TrainingJob.objects.get()
     assert response.status_code == 302 and response.url == reverse("training:job", args=[job.pk])
     assert job.config["beta"] == 0.2 and job.config["loss_type"] == "ipo" and job.config["save_steps"] == 50
@@ -111,8 +150,12 @@ def test_training_pages_are_for_the_projects_researchers(client, make_user, base
     project = with_members(base.project, {researcher: "researcher", annotator: "annotator"})
     job = services.launch_job(algorithm="sft", base_model=base, snapshot=snapshot(project=project), overrides={})
     client.force_login(annotator)
-    for url in [reverse("training:jobs"), reverse("training:job_new"), reverse("training:models"),
-                reverse("training:model", args=[base.pk])]:
+    for url in [
+        reverse("training:jobs"),
+        reverse("training:job_new"),
+        reverse("training:models"),
+        reverse("training:model", args=[base.pk]),
+    ]:
         assert client.get(url).status_code == 403, url
     assert client.get(reverse("training:job", args=[job.pk])).status_code == 403
     assert client.post(reverse("training:job_cancel", args=[job.pk])).status_code == 403
@@ -174,13 +217,26 @@ def test_lost_jobs_are_failed_and_can_be_resumed(base, snapshot):
 
 def test_launch_job_command_queues_and_reports_json(base, snapshot, capsys):
     snap = snapshot()
-    call_command("launch_job", "--algorithm", "dpo", "--base", "base-model", "--snapshot", str(snap.pk),
-                 "--set", "beta=0.5", "--set", "loss_type=hinge")
+    call_command(
+        "launch_job",
+        "--algorithm",
+        "dpo",
+        "--base",
+        "base-model",
+        "--snapshot",
+        str(snap.pk),
+        "--set",
+        "beta=0.5",
+        "--set",
+        "loss_type=hinge",
+    )
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(last) == {"job", "status", "output_model", "metrics"} and last["status"] == "queued"
     assert TrainingJob.objects.get(pk=last["job"]).config["loss_type"] == "hinge"
     with pytest.raises(CommandError, match="beta: must be at least 0"):
-        call_command("launch_job", "--algorithm", "dpo", "--base", "base-model", "--snapshot", str(snap.pk), "--set", "beta=-1")
+        call_command(
+            "launch_job", "--algorithm", "dpo", "--base", "base-model", "--snapshot", str(snap.pk), "--set", "beta=-1"
+        )
     with pytest.raises(CommandError, match="--base: no model named 'nope'"):
         call_command("launch_job", "--algorithm", "dpo", "--base", "nope", "--snapshot", str(snap.pk))
 
@@ -189,7 +245,9 @@ def test_register_model_refuses_a_missing_local_directory(tmp_path, make_project
     project = make_project(n_items=0)
     with pytest.raises(CommandError, match="is not a directory"):
         call_command("register_model", "x", str(tmp_path / "missing"), "--project", project.slug)
-    call_command("register_model", "qwen", "Qwen/Qwen2.5-0.5B-Instruct", "--project", project.slug)  # a hub id is taken as it is
+    call_command(
+        "register_model", "qwen", "Qwen/Qwen2.5-0.5B-Instruct", "--project", project.slug
+    )  # a hub id is taken as it is
     assert ModelVersion.objects.get(name="qwen").base == "Qwen/Qwen2.5-0.5B-Instruct"
 
 
@@ -198,7 +256,9 @@ def test_the_model_page_shows_lineage_back_to_the_snapshot_and_project(client, m
     project = with_members(base.project, {researcher: "researcher"})
     job = services.launch_job(algorithm="reward", base_model=base, snapshot=snapshot(project=project), overrides={})
     jobs.claim(job.pk, "w")
-    services.finish_job(job.pk, status="succeeded", step=3, model_dir="/tmp/out/final", evaluation={"pairwise_accuracy": 0.95})
+    services.finish_job(
+        job.pk, status="succeeded", step=3, model_dir="/tmp/out/final", evaluation={"pairwise_accuracy": 0.95}
+    )
     model = ModelVersion.objects.get(produced_by=job)
     client.force_login(researcher)
     page = client.get(reverse("training:model", args=[model.pk])).content.decode()

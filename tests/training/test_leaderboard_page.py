@@ -41,8 +41,12 @@ def arena(db, make_project, make_user):
         Judgment.objects.create(item=item, choice=winner, left="b" if i % 3 else "a", client_token=uuid.uuid4().hex)
         tie = Item.objects.create(project=project, prompt=prompt, response_a=r_mid, response_b=r_big)
         Judgment.objects.create(item=tie, choice="both_bad", client_token=uuid.uuid4().hex, source="judge:rm")
-        same = Item.objects.create(project=project, prompt=prompt, response_a=r_mid,
-                                   response_b=Response.objects.create(prompt=prompt, text="human", source="human"))
+        same = Item.objects.create(
+            project=project,
+            prompt=prompt,
+            response_a=r_mid,
+            response_b=Response.objects.create(prompt=prompt, text="human", source="human"),
+        )
         Judgment.objects.create(item=same, choice="a", client_token=uuid.uuid4().hex)  # not a battle: B is no version
     return project, researcher
 
@@ -51,8 +55,12 @@ def test_battles_name_response_a_model_a_whatever_side_it_was_shown_on(arena):
     project, _ = arena
     rows = campaigns.battles(project)
     assert len(rows) == 12
-    assert sorted(set(rows)) == [("big", "small", "model_a"), ("mid", "big", "tie (bothbad)"),
-                                 ("small", "big", "model_a"), ("small", "big", "model_b")]
+    assert sorted(set(rows)) == [
+        ("big", "small", "model_a"),
+        ("mid", "big", "tie (bothbad)"),
+        ("small", "big", "model_a"),
+        ("small", "big", "model_b"),
+    ]
     assert rows.count(("small", "big", "model_a")) == 1
     assert {r[2] for r in campaigns.battles(project, "humans")} == {"model_a", "model_b"}
     assert {r[2] for r in campaigns.battles(project, "judges")} == {"tie (bothbad)"}
@@ -65,7 +73,11 @@ def test_the_leaderboard_command_rates_a_project_from_its_judgments(arena):
     last = json.loads(out.getvalue().strip().splitlines()[-1])
     assert last["battles"] == 12 and [m["name"] for m in last["models"]][0] == "big"
     small = next(m for m in last["models"] if m["name"] == "small")
-    assert small["win_rate"] == pytest.approx(1 / 6, abs=1e-4) and small["battles"] == 6 and small["ci"][0] <= small["rating"] <= small["ci"][1]
+    assert (
+        small["win_rate"] == pytest.approx(1 / 6, abs=1e-4)
+        and small["battles"] == 6
+        and small["ci"][0] <= small["rating"] <= small["ci"][1]
+    )
     humans = io.StringIO()
     call_command("leaderboard", "--project", project.slug, "--who", "humans", "--bootstrap", "0", stdout=humans)
     assert {m["name"] for m in json.loads(humans.getvalue().strip().splitlines()[-1])["models"]} == {"big", "small"}
@@ -73,11 +85,13 @@ def test_the_leaderboard_command_rates_a_project_from_its_judgments(arena):
 
 @pytest.mark.parametrize("shape", ["json", "jsonl"])
 def test_the_leaderboard_command_reads_a_chatbot_arena_battle_log(tmp_path, shape):
-    rows = ([{"model_a": "gpt", "model_b": "llama", "winner": "model_a"}] * 7
-            + [{"model_a": "llama", "model_b": "gpt", "winner": "model_a"}] * 3
-            + [{"model_a": "gpt", "model_b": "claude", "winner": "tie"}] * 4
-            + [{"model_a": "claude", "model_b": "llama", "winner": "tie (bothbad)"}] * 2
-            + [{"model_a": "claude", "model_b": "llama", "winner": "model_a"}] * 4)
+    rows = (
+        [{"model_a": "gpt", "model_b": "llama", "winner": "model_a"}] * 7
+        + [{"model_a": "llama", "model_b": "gpt", "winner": "model_a"}] * 3
+        + [{"model_a": "gpt", "model_b": "claude", "winner": "tie"}] * 4
+        + [{"model_a": "claude", "model_b": "llama", "winner": "tie (bothbad)"}] * 2
+        + [{"model_a": "claude", "model_b": "llama", "winner": "model_a"}] * 4
+    )
     path = tmp_path / f"battles.{shape}"
     path.write_text(json.dumps(rows) if shape == "json" else "\n".join(json.dumps(r) for r in rows) + "\n")
     out = io.StringIO()
@@ -95,7 +109,9 @@ def test_the_leaderboard_command_reads_a_chatbot_arena_battle_log(tmp_path, shap
 
 def test_a_bad_battle_log_is_refused_naming_the_line_and_field(tmp_path):
     path = tmp_path / "bad.jsonl"
-    path.write_text('{"model_a": "x", "model_b": "y", "winner": "model_a"}\n{"model_a": "x", "model_b": "y", "winner": "x"}\n')
+    path.write_text(
+        '{"model_a": "x", "model_b": "y", "winner": "model_a"}\n{"model_a": "x", "model_b": "y", "winner": "x"}\n'
+    )
     with pytest.raises(CommandError, match="line 2: field 'winner'"):
         call_command("leaderboard", "--battles", str(path))
     with pytest.raises(CommandError, match="cannot read"):
@@ -109,7 +125,7 @@ def test_the_leaderboard_page_shows_ratings_intervals_the_matrix_and_a_sized_cha
     assert "Leaderboard" in html and "12 battles" in html
     assert html.index(">big<") < html.index(">small<")  # best first
     assert 'data-testid="win-matrix"' in html and "83%" in html  # big beat small 5 times in 6
-    assert '<svg' in html and 'width="720"' in html and 'height="340"' in html
+    assert "<svg" in html and 'width="720"' in html and 'height="340"' in html
     humans = client.get(f"/training/projects/{project.slug}/leaderboard/?who=humans").content.decode()
     assert "6 battles" in humans and ">mid<" not in humans
 
@@ -137,8 +153,9 @@ def test_the_campaign_page_shows_progress_and_win_rates_per_pair(db, make_projec
     assert f"/training/campaigns/{campaign.pk}/" in listing
     refused = client.post(f"/training/projects/{project.slug}/campaigns/", {"models": ["llama"]})
     assert refused.status_code == 422 and "models: give two or more" in refused.content.decode()
-    started = client.post(f"/training/projects/{project.slug}/campaigns/",
-                          {"sources": "llama, <b>gpt</b>", "max_new_tokens": "8"})
+    started = client.post(
+        f"/training/projects/{project.slug}/campaigns/", {"sources": "llama, <b>gpt</b>", "max_new_tokens": "8"}
+    )
     assert started.status_code == 302
     client.force_login(make_user(username="other"))
     assert client.get(f"/training/campaigns/{campaign.pk}/").status_code == 404

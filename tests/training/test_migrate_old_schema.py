@@ -15,8 +15,11 @@ from django.utils import timezone
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-OLD = [("labeling", "0002_importbatch_prompt_content_hash_and_more"), ("training", "0002_jobs_and_models"),
-       ("webapp", "0001_initial")]
+OLD = [
+    ("labeling", "0002_importbatch_prompt_content_hash_and_more"),
+    ("training", "0002_jobs_and_models"),
+    ("webapp", "0001_initial"),
+]
 
 
 def _migrate(targets) -> MigrationExecutor:
@@ -47,39 +50,95 @@ def _fill_old_schema(apps) -> dict:
         a, b = (Response.objects.create(prompt=prompt, text=f"answer {i}{side}") for side in "ab")
         item = Item.objects.create(project=project, prompt=prompt, response_a=a, response_b=b)
         items.append(item.pk)
-        judgments.append(Judgment.objects.create(item=item, annotator=user, choice="a", client_token=uuid.uuid4().hex).pk)
+        judgments.append(
+            Judgment.objects.create(item=item, annotator=user, choice="a", client_token=uuid.uuid4().hex).pk
+        )
     data = b'{"chosen": "answer 0a", "prompt": "prompt 0", "rejected": "answer 0b"}\n'
     sha = hashlib.sha256(data).hexdigest()
     folder = Path(settings.MEDIA_ROOT) / "snapshots"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{sha}.jsonl").write_bytes(data)
-    snapshot = Snapshot.objects.create(project=project, format="preference", file_type="jsonl", spec={"format": "preference"},
-                                       sha256=sha, rows=1, size_bytes=len(data), created_by=user)
+    snapshot = Snapshot.objects.create(
+        project=project,
+        format="preference",
+        file_type="jsonl",
+        spec={"format": "preference"},
+        sha256=sha,
+        rows=1,
+        size_bytes=len(data),
+        created_by=user,
+    )
 
     base_dir = "/models/tiny-policy"
     m0 = ModelVersion.objects.create(name="tiny-policy", base=base_dir)
     now = timezone.now()
     job1 = TrainingJob.objects.create(
-        algorithm="dpo", base_model=m0, snapshot=snapshot, config={"use_lora": True, "beta": 0.1}, status="succeeded",
-        step=2, max_steps=2, metrics=[{"step": 1, "loss": 0.5, "rewards/margins": 0.1}, {"step": 2, "loss": 0.25}],
-        log_tail="step 2/2 loss=0.25", worker="w1@host", heartbeat_at=now, created_by=user, queued_at=now,
-        started_at=now, first_step_at=now, finished_at=now + timedelta(seconds=5),
+        algorithm="dpo",
+        base_model=m0,
+        snapshot=snapshot,
+        config={"use_lora": True, "beta": 0.1},
+        status="succeeded",
+        step=2,
+        max_steps=2,
+        metrics=[{"step": 1, "loss": 0.5, "rewards/margins": 0.1}, {"step": 2, "loss": 0.25}],
+        log_tail="step 2/2 loss=0.25",
+        worker="w1@host",
+        heartbeat_at=now,
+        created_by=user,
+        queued_at=now,
+        started_at=now,
+        first_step_at=now,
+        finished_at=now + timedelta(seconds=5),
     )
     a1 = f"/var/media/jobs/{job1.key}/final"
     m1 = ModelVersion.objects.create(name="dpo-1", base=base_dir, adapter_path=a1, parent=m0, produced_by=job1)
     job2 = TrainingJob.objects.create(
-        algorithm="dpo", base_model=m1, snapshot=snapshot, config={"use_lora": True}, status="succeeded", step=3,
-        max_steps=3, metrics=[{"step": s, "loss": 1 / s} for s in (1, 2, 3)], worker="w2@host", finished_at=now,
+        algorithm="dpo",
+        base_model=m1,
+        snapshot=snapshot,
+        config={"use_lora": True},
+        status="succeeded",
+        step=3,
+        max_steps=3,
+        metrics=[{"step": s, "loss": 1 / s} for s in (1, 2, 3)],
+        worker="w2@host",
+        finished_at=now,
     )
     a2 = f"/var/media/jobs/{job2.key}/final"
     # before: a LoRA job on a LoRA version stored the parent's adapter directory as its base
-    m2 = ModelVersion.objects.create(name="dpo-2", base=a1, adapter_path=a2, parent=m1, produced_by=job2,
-                                     evaluation={"implicit_reward_accuracy": 0.9})
-    failed = TrainingJob.objects.create(algorithm="sft", base_model=m2, snapshot=snapshot, status="failed", step=7,
-                                        max_steps=40, error="worker lost", metrics=[])
-    return {"project": project.pk, "user": user.pk, "items": items, "judgments": judgments, "snapshot": snapshot.pk,
-            "sha": sha, "data": data, "models": [m0.pk, m1.pk, m2.pk], "jobs": [job1.pk, job2.pk, failed.pk],
-            "keys": [job1.key, job2.key], "a1": a1, "a2": a2, "base_dir": base_dir}
+    m2 = ModelVersion.objects.create(
+        name="dpo-2",
+        base=a1,
+        adapter_path=a2,
+        parent=m1,
+        produced_by=job2,
+        evaluation={"implicit_reward_accuracy": 0.9},
+    )
+    failed = TrainingJob.objects.create(
+        algorithm="sft",
+        base_model=m2,
+        snapshot=snapshot,
+        status="failed",
+        step=7,
+        max_steps=40,
+        error="worker lost",
+        metrics=[],
+    )
+    return {
+        "project": project.pk,
+        "user": user.pk,
+        "items": items,
+        "judgments": judgments,
+        "snapshot": snapshot.pk,
+        "sha": sha,
+        "data": data,
+        "models": [m0.pk, m1.pk, m2.pk],
+        "jobs": [job1.pk, job2.pk, failed.pk],
+        "keys": [job1.key, job2.key],
+        "a1": a1,
+        "a2": a2,
+        "base_dir": base_dir,
+    }
 
 
 def test_an_old_database_migrates_forward_with_every_row_file_metric_and_lineage_link():
@@ -102,8 +161,13 @@ def test_an_old_database_migrates_forward_with_every_row_file_metric_and_lineage
         job1, job2, failed = (TrainingJob.objects.get(pk=pk) for pk in old["jobs"])
         assert [j.kind for j in (job1, job2, failed)] == ["train"] * 3
         assert {j.project_id for j in (job1, job2, failed)} == {project.pk}
-        assert (job1.status, job1.step, job1.total, job1.worker, job1.log_tail) == ("succeeded", 2, 2, "w1@host",
-                                                                                    "step 2/2 loss=0.25")
+        assert (job1.status, job1.step, job1.total, job1.worker, job1.log_tail) == (
+            "succeeded",
+            2,
+            2,
+            "w1@host",
+            "step 2/2 loss=0.25",
+        )
         assert job1.created_by_id == old["user"] and job1.finished_at - job1.started_at == timedelta(seconds=5)
         assert job1.key == old["keys"][0] and job1.config == {"use_lora": True, "beta": 0.1}
         assert job1.metrics == [{"step": 1, "loss": 0.5, "rewards/margins": 0.1}, {"step": 2, "loss": 0.25}]

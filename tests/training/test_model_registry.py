@@ -49,7 +49,9 @@ def test_a_hub_id_and_a_directory_under_a_root_are_accepted(root, make_project):
     assert services.register_model(project=project, name="hub", base="Qwen/Qwen2.5-0.5B-Instruct").base == (
         "Qwen/Qwen2.5-0.5B-Instruct"
     )
-    assert services.register_model(project=project, name="local", base=str(root / "m")).base == str((root / "m").resolve())
+    assert services.register_model(project=project, name="local", base=str(root / "m")).base == str(
+        (root / "m").resolve()
+    )
 
 
 def test_researchers_see_and_use_only_the_models_of_their_projects(client, root, make_user, make_project):
@@ -60,27 +62,34 @@ def test_researchers_see_and_use_only_the_models_of_their_projects(client, root,
     foreign = services.register_model(project=theirs, name="foreign-model", base=str(root / "m"))
     client.force_login(researcher)
     listing = client.get(reverse("training:models")).content.decode()
-    assert "own-model" in listing and "foreign-model" not in listing and str(root) not in listing.replace(
-        str((root / "m").resolve()), "")
+    assert (
+        "own-model" in listing
+        and "foreign-model" not in listing
+        and str(root) not in listing.replace(str((root / "m").resolve()), "")
+    )
     assert client.get(reverse("training:model", args=[own.pk])).status_code == 200
     assert client.get(reverse("training:model", args=[foreign.pk])).status_code == 404
-    snapshot = DatasetSnapshot.objects.create(project=mine, format="preference", file_type="jsonl", spec={},
-                                              sha256="0" * 64, rows=10, size_bytes=100)
+    snapshot = DatasetSnapshot.objects.create(
+        project=mine, format="preference", file_type="jsonl", spec={}, sha256="0" * 64, rows=10, size_bytes=100
+    )
     with pytest.raises(ValueError, match="belongs to another project"):
         services.launch_job(algorithm="sft", base_model=foreign, snapshot=snapshot, overrides={})
 
 
-def test_the_register_form_offers_only_the_researchers_projects_and_names_a_bad_base(client, root, make_user,
-                                                                                   make_project):
+def test_the_register_form_offers_only_the_researchers_projects_and_names_a_bad_base(
+    client, root, make_user, make_project
+):
     researcher = make_user()
     mine = make_project(n_items=0, members={researcher: "researcher"})
     theirs = make_project(n_items=0)
     client.force_login(researcher)
     page = client.get(reverse("training:models")).content.decode()
     assert mine.name in page and theirs.name not in page
-    response = client.post(reverse("training:models"), {"project": theirs.pk, "name": "x", "base": "org/model",
-                                                         "kind": "policy"})
+    response = client.post(
+        reverse("training:models"), {"project": theirs.pk, "name": "x", "base": "org/model", "kind": "policy"}
+    )
     assert response.status_code == 200 and not ModelVersion.objects.exists()
-    response = client.post(reverse("training:models"), {"project": mine.pk, "name": "x", "base": "/etc",
-                                                         "kind": "policy"})
+    response = client.post(
+        reverse("training:models"), {"project": mine.pk, "name": "x", "base": "/etc", "kind": "policy"}
+    )
     assert "outside the model roots" in response.content.decode() and not ModelVersion.objects.exists()

@@ -37,7 +37,9 @@ def test_a_worker_with_beat_stays_alive_and_finishes_every_job_on_the_embedded_d
         if len(launched) % 10 == 5:
             jobs.cancel(job)  # now (queued) or at its next step (running)
             cancelled.append(job.pk)
-        assert worker.process.poll() is None, f"the worker died after {time.monotonic() - started:.0f} s\n{worker.output()}"
+        assert worker.process.poll() is None, (
+            f"the worker died after {time.monotonic() - started:.0f} s\n{worker.output()}"
+        )
         time.sleep(3)
 
     def all_ended() -> bool:
@@ -47,9 +49,13 @@ def test_a_worker_with_beat_stays_alive_and_finishes_every_job_on_the_embedded_d
     statuses = dict(Job.objects.filter(pk__in=[j.pk for j in launched]).values_list("pk", "status"))
     assert {statuses[pk] for pk in cancelled} == {"cancelled"}
     assert {s for pk, s in statuses.items() if pk not in cancelled} == {"succeeded"}, worker.output()
-    assert Job.objects.filter(pk__in=list(statuses), status="succeeded", step=10).count() == len(launched) - len(cancelled)
+    assert Job.objects.filter(pk__in=list(statuses), status="succeeded", step=10).count() == len(launched) - len(
+        cancelled
+    )
     assert worker.process.poll() is None, worker.output()
-    assert ping.apply_async(args=["still here"], queue=settings.CELERY_TASK_DEFAULT_QUEUE).get(timeout=30) == "still here"
+    assert (
+        ping.apply_async(args=["still here"], queue=settings.CELERY_TASK_DEFAULT_QUEUE).get(timeout=30) == "still here"
+    )
     assert WorkerBeat.objects.filter(queues__contains=settings.CELERY_TASK_DEFAULT_QUEUE).exists()
     assert "Unrecoverable error" not in worker.output() and "CRITICAL" not in worker.output()
     print(f"soak: {len(launched)} jobs ({len(cancelled)} cancelled) over {time.monotonic() - started:.0f} s")

@@ -6,14 +6,15 @@
 - `ProgressCallback`: what the worker hands in; `ProgressAdapter` calls it from the trainer.
 - `load_model_and_tokenizer` (a base plus LoRA adapters merged in order), `lora_config`,
   `device_settings`: model side.
-- `run_trainer` / `train_with`: build one TRL trainer, train, save `output_dir/final`.
+- `run_trainer` / `train_with`: build one TRL trainer, train, save `output_dir/final`;
+  `trainer_entry`: an algorithm module's `train` declared by what differs (trainer, model kind, hooks).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -236,3 +237,52 @@ def run_trainer(
         **trainer_kwargs,
     )
     return train_with(trainer, output_dir, resume_from_checkpoint)
+
+
+def trainer_entry(
+    trainer_cls: type[Trainer],
+    *,
+    kind: ModelKind = "causal",
+    doc: str,
+    prepare: Callable[[Dataset], Dataset] | None = None,
+    check: Callable[[Any, Dataset], dict[str, Any]] | None = None,
+    trainer_kwargs: Callable[[Any, Sequence[str | Path]], dict[str, Any]] | None = None,
+) -> Callable[..., TrainResult]:
+    """The `train` of an algorithm module that is one TRL trainer: only what differs is declared.
+
+    `prepare` maps the train and eval datasets to the columns the trainer reads; `check(config,
+    train_dataset)` runs before training (it may warn) and its metrics join the result's;
+    `trainer_kwargs(config, adapters)` are extra trainer arguments (DPO's `ref_model`).
+    """
+
+    def train(
+        config: Any,
+        train_dataset: Dataset,
+        output_dir: str | Path,
+        callback: ProgressCallback | None = None,
+        eval_dataset: Dataset | None = None,
+        resume_from_checkpoint: str | Path | None = None,
+        *,
+        adapters: Sequence[str | Path] = (),
+    ) -> TrainResult:
+        if prepare is not None:
+            train_dataset = prepare(train_dataset)
+            eval_dataset = prepare(eval_dataset) if eval_dataset is not None else None
+        checked = check(config, train_dataset) if check is not None else {}
+        result = run_trainer(
+            trainer_cls,
+            config=config,
+            kind=kind,
+            train_dataset=train_dataset,
+            output_dir=output_dir,
+            callback=callback,
+            eval_dataset=eval_dataset,
+            resume_from_checkpoint=resume_from_checkpoint,
+            adapters=adapters,
+            **(trainer_kwargs(config, adapters) if trainer_kwargs is not None else {}),
+        )
+        result.metrics.update(checked)
+        return result
+
+    train.__doc__ = doc
+    return train

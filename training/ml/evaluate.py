@@ -112,6 +112,18 @@ def reward_score(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, pro
 Report = Callable[[int], object]  # called with the number of rows scored so far
 
 
+def _score_pairs(
+    score: Callable[[Any, Any], float], rows: Iterable[dict[str, Any]], report: Report | None = None
+) -> list[tuple[float, float]]:
+    """(score of prompt + chosen, score of prompt + rejected) per row, calling `report` with the rows done."""
+    pairs = []
+    for i, row in enumerate(rows, 1):
+        pairs.append((score(row["prompt"], row["chosen"]), score(row["prompt"], row["rejected"])))
+        if report is not None:
+            report(i)
+    return pairs
+
+
 def reward_pair_scores(
     model_dir: str | Path,
     rows: Iterable[dict[str, Any]],
@@ -121,17 +133,7 @@ def reward_pair_scores(
     """(score of prompt + chosen, score of prompt + rejected) per row, by a reward model (`model_dir` + `adapters`)."""
     model, tokenizer = load_model_and_tokenizer(model_dir, "reward", adapters)
     model.eval()
-    scores = []
-    for i, row in enumerate(rows, 1):
-        scores.append(
-            (
-                reward_score(model, tokenizer, row["prompt"], row["chosen"]),
-                reward_score(model, tokenizer, row["prompt"], row["rejected"]),
-            )
-        )
-        if report is not None:
-            report(i)
-    return scores
+    return _score_pairs(lambda prompt, response: reward_score(model, tokenizer, prompt, response), rows, report)
 
 
 def reward_model_accuracy(
@@ -148,17 +150,7 @@ def _pair_logps(
     rows: list[dict[str, Any]],
     report: Report | None = None,
 ) -> list[tuple[float, float]]:
-    logps = []
-    for i, row in enumerate(rows, 1):
-        logps.append(
-            (
-                sequence_logprob(model, tokenizer, row["prompt"], row["chosen"]),
-                sequence_logprob(model, tokenizer, row["prompt"], row["rejected"]),
-            )
-        )
-        if report is not None:
-            report(i)
-    return logps
+    return _score_pairs(lambda prompt, response: sequence_logprob(model, tokenizer, prompt, response), rows, report)
 
 
 def dpo_accuracy(

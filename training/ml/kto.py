@@ -11,15 +11,14 @@ Balance: TRL (after Eq. 8 of the KTO paper) recommends desirable_weight * n_desi
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
-from pathlib import Path
+from typing import Any
 
 from datasets import Dataset
 from trl import KTOTrainer, maybe_unpair_preference_dataset
 
 from training.algorithms import KTOConfig
 
-from .common import ProgressCallback, TrainResult, run_trainer
+from .common import trainer_entry
 
 __all__ = ["KTOConfig", "train", "weight_ratio"]
 
@@ -31,18 +30,8 @@ def weight_ratio(n_desirable: int, n_undesirable: int, desirable_weight: float, 
     return (desirable_weight * max(n_desirable, 1)) / (undesirable_weight * max(n_undesirable, 1))
 
 
-def train(
-    config: KTOConfig,
-    train_dataset: Dataset,
-    output_dir: str | Path,
-    callback: ProgressCallback | None = None,
-    eval_dataset: Dataset | None = None,
-    resume_from_checkpoint: str | Path | None = None,
-    *,
-    adapters: Sequence[str | Path] = (),
-) -> TrainResult:
-    """Train a policy with KTO on `train_dataset`; save it (or its LoRA adapter) to `output_dir/final`."""
-    train_dataset = maybe_unpair_preference_dataset(train_dataset)
+def check_balance(config: KTOConfig, train_dataset: Dataset) -> dict[str, Any]:
+    """Warn when the weighted desirable / undesirable ratio is outside TRL's recommended range; the metrics."""
     n_desirable = sum(bool(label) for label in train_dataset["label"])
     ratio = weight_ratio(
         n_desirable, len(train_dataset) - n_desirable, config.desirable_weight, config.undesirable_weight
@@ -53,18 +42,14 @@ def train(
             f"KTO: desirable_weight * n_desirable / (undesirable_weight * n_undesirable) = {ratio:.2f} "
             f"({n_desirable} desirable, {len(train_dataset) - n_desirable} undesirable); TRL recommends [1, 4/3]. "
             "Adjust desirable_weight or undesirable_weight.",
-            stacklevel=2,
+            stacklevel=3,
         )
-    result = run_trainer(
-        KTOTrainer,
-        config=config,
-        kind="causal",
-        train_dataset=train_dataset,
-        output_dir=output_dir,
-        callback=callback,
-        eval_dataset=maybe_unpair_preference_dataset(eval_dataset) if eval_dataset is not None else None,
-        resume_from_checkpoint=resume_from_checkpoint,
-        adapters=adapters,
-    )
-    result.metrics.update(kto_weight_ratio=ratio, kto_weights_out_of_range=out_of_range)
-    return result
+    return {"kto_weight_ratio": ratio, "kto_weights_out_of_range": out_of_range}
+
+
+train = trainer_entry(
+    KTOTrainer,
+    prepare=maybe_unpair_preference_dataset,
+    check=check_balance,
+    doc="Train a policy with KTO on `train_dataset`; save it (or its LoRA adapter) to `output_dir/final`.",
+)

@@ -7,38 +7,17 @@ with one output, the reward.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
-
-from datasets import Dataset
 from trl import RewardTrainer
 
 from training.algorithms import RewardConfig
 
-from .common import ProgressCallback, TrainResult, run_trainer
+from .common import trainer_entry
 
 __all__ = ["RewardConfig", "train"]
 
 
-def train(
-    config: RewardConfig,
-    train_dataset: Dataset,
-    output_dir: str | Path,
-    callback: ProgressCallback | None = None,
-    eval_dataset: Dataset | None = None,
-    resume_from_checkpoint: str | Path | None = None,
-    *,
-    adapters: Sequence[str | Path] = (),
-) -> TrainResult:
-    """Train a reward model on `train_dataset`; save it (or its LoRA adapter) to `output_dir/final`."""
-    return run_trainer(
-        RewardTrainer,
-        config=config,
-        kind="reward",
-        train_dataset=train_dataset,
-        output_dir=output_dir,
-        callback=callback,
-        eval_dataset=eval_dataset,
-        resume_from_checkpoint=resume_from_checkpoint,
-        adapters=adapters,
-    )
+train = trainer_entry(
+    RewardTrainer,
+    kind="reward",
+    doc="Train a reward model on `train_dataset`; save it (or its LoRA adapter) to `output_dir/final`.",
+)

@@ -10,15 +10,12 @@ Accepted datasets (standard text or conversational messages):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
-
 from datasets import Dataset
 from trl import SFTTrainer
 
 from training.algorithms import SFTConfig
 
-from .common import ProgressCallback, TrainResult, run_trainer
+from .common import trainer_entry
 
 __all__ = ["SFTConfig", "to_sft_dataset", "train"]
 
@@ -37,25 +34,8 @@ def to_sft_dataset(dataset: Dataset) -> Dataset:
     return dataset.rename_column("chosen", "messages" if conversational else "text")
 
 
-def train(
-    config: SFTConfig,
-    train_dataset: Dataset,
-    output_dir: str | Path,
-    callback: ProgressCallback | None = None,
-    eval_dataset: Dataset | None = None,
-    resume_from_checkpoint: str | Path | None = None,
-    *,
-    adapters: Sequence[str | Path] = (),
-) -> TrainResult:
-    """Fine-tune a causal LM on `train_dataset` (see the module docstring for accepted columns)."""
-    return run_trainer(
-        SFTTrainer,
-        config=config,
-        kind="causal",
-        train_dataset=to_sft_dataset(train_dataset),
-        output_dir=output_dir,
-        callback=callback,
-        eval_dataset=to_sft_dataset(eval_dataset) if eval_dataset is not None else None,
-        resume_from_checkpoint=resume_from_checkpoint,
-        adapters=adapters,
-    )
+train = trainer_entry(
+    SFTTrainer,
+    prepare=to_sft_dataset,
+    doc="Fine-tune a causal LM on `train_dataset` (see the module docstring for accepted columns).",
+)

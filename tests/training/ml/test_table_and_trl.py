@@ -14,7 +14,11 @@ def test_the_table_and_the_ml_registry_name_the_same_algorithms() -> None:
     from training.algorithms import ALGORITHMS
     from training.ml.registry import ENTRIES
 
-    assert list(ENTRIES) == list(ALGORITHMS) == ["reward", "sft", "dpo", "kto", "orpo", "ppo", "grpo", "rloo", "online_dpo"]
+    assert (
+        list(ENTRIES)
+        == list(ALGORITHMS)
+        == ["reward", "sft", "dpo", "kto", "orpo", "ppo", "grpo", "rloo", "online_dpo"]
+    )
 
 
 def test_every_passed_through_field_exists_on_the_trl_config() -> None:

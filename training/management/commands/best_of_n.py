@@ -1,15 +1,12 @@
 """python manage.py best_of_n --model NAME --project SLUG --n 4 (--judge SPEC | --reward NAME) [--split train]
 [--snapshot ID] [--wait | --inline]: best-of-n / rejection sampling into an SFT and a preference snapshot."""
 
-import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
-from labeling.models import DatasetSnapshot, Project
 from training import best_of_n
-from training.management.commands.generate import wait_for_job
-from training.models import ModelVersion
+from training.management import waiting
 
 
 class Command(BaseCommand):
@@ -32,35 +29,20 @@ class Command(BaseCommand):
         parser.add_argument("--temperature", type=float, default=1.0)
         parser.add_argument("--top-p", type=float, default=1.0)
         parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument("--wait", action="store_true", help="wait for the job to finish")
-        parser.add_argument("--inline", action="store_true", help="run the job in this process, not on a worker")
-        parser.add_argument("--timeout", type=float, default=24 * 3600, help="seconds to wait at most")
+        waiting.add_wait_arguments(parser)
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        project = Project.objects.filter(slug=opts["project"]).first()
-        if project is None:
-            raise CommandError(f"--project: no project with slug {opts['project']!r}")
-
-        def version(option: str, name: str) -> ModelVersion:
-            found = ModelVersion.objects.filter(project=project, name=name).first()
-            if found is None:
-                raise CommandError(f"--{option}: no model named {name!r} in project {project.slug}")
-            return found
-
-        policy = version("model", opts["model"])
-        reward = version("reward", opts["reward"]) if opts["reward"] else None
-        snapshot = None
-        if opts["snapshot"] is not None:
-            snapshot = DatasetSnapshot.objects.filter(pk=opts["snapshot"], project=project).first()
-            if snapshot is None:
-                raise CommandError(f"--snapshot: no snapshot {opts['snapshot']} in project {project.slug}")
+        project = waiting.project_option(opts["project"])
+        policy = waiting.version_option(project, "model", opts["model"])
+        reward = waiting.version_option(project, "reward", opts["reward"]) if opts["reward"] else None
+        snapshot = waiting.snapshot_option(project, opts["snapshot"])
         sampling = {
             "max_new_tokens": opts["max_new_tokens"],
             "temperature": opts["temperature"],
             "top_p": opts["top_p"],
             "seed": opts["seed"],
         }
-        try:
+        with waiting.service_errors():
             job = best_of_n.start_best_of_n(
                 policy=policy,
                 n=opts["n"],
@@ -70,14 +52,9 @@ class Command(BaseCommand):
                 snapshot=snapshot,
                 sampling=sampling,
             )
-        except ValueError as exc:
-            raise CommandError(str(exc)) from None
         self.stdout.write(f"queued best-of-{opts['n']} job {job.pk}")
-        if opts["wait"] or opts["inline"]:
-            wait_for_job(job, opts["timeout"], opts["inline"])
+        waited = waiting.wait_if_asked(self, job, opts)
         summary = best_of_n.best_of_n_summary(job)
-        self.stdout.write(json.dumps(summary))
-        if (opts["wait"] or opts["inline"]) and summary["status"] != "succeeded":
-            job.refresh_from_db()
-            reason = (job.error.strip().splitlines() or [""])[-1]
-            raise CommandError(f"best-of-n job {job.pk} ended {summary['status']}" + (f": {reason}" if reason else ""))
+        waiting.write_json(self, summary)
+        if waited:
+            waiting.fail_unless_succeeded(job, summary["status"], "best-of-n")

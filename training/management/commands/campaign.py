@@ -1,11 +1,9 @@
-import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
-from labeling.models import Project
 from training import campaigns
-from training.management.commands.generate import wait_for_job
+from training.management import waiting
 from training.models import Campaign
 
 
@@ -27,16 +25,12 @@ class Command(BaseCommand):
         parser.add_argument("--temperature", type=float, default=0.0, help="0 is greedy")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--name", default="")
-        parser.add_argument("--wait", action="store_true", help="wait for the campaign's job to finish")
-        parser.add_argument("--inline", action="store_true", help="run the job in this process, not on a worker")
-        parser.add_argument("--timeout", type=float, default=24 * 3600, help="seconds to wait at most")
+        waiting.add_wait_arguments(parser, what="the campaign's job")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        project = Project.objects.filter(slug=opts["project"]).first()
-        if project is None:
-            raise CommandError(f"--project: no project with slug {opts['project']!r}")
+        project = waiting.project_option(opts["project"])
         sampling = {"max_new_tokens": opts["max_new_tokens"], "temperature": opts["temperature"], "seed": opts["seed"]}
-        try:
+        with waiting.service_errors():
             campaign = campaigns.start_campaign(
                 project=project,
                 competitors=opts["models"].split(","),
@@ -46,9 +40,6 @@ class Command(BaseCommand):
                 sampling=sampling,
                 name=opts["name"],
             )
-        except ValueError as exc:
-            raise CommandError(str(exc)) from None
         self.stdout.write(f"queued campaign {campaign.pk} (job {campaign.job_id})")
-        if (opts["wait"] or opts["inline"]) and campaign.job is not None:
-            wait_for_job(campaign.job, opts["timeout"], opts["inline"])
-        self.stdout.write(json.dumps(campaigns.campaign_summary(campaign)))
+        waiting.wait_if_asked(self, campaign.job, opts)
+        waiting.write_json(self, campaigns.campaign_summary(campaign))

@@ -1,25 +1,12 @@
-import json
-import time
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
-from labeling.models import Project
 from training import generation
-from training.models import Job, ModelVersion
+from training.management import waiting
+from training.management.waiting import wait_for_job
 
-
-def wait_for_job(job: Job, timeout: float, inline: bool) -> None:
-    """Run `job` here (`inline`), or wait until a worker has finished it or `timeout` seconds passed."""
-    if inline:
-        from workers.jobs import run_job
-
-        run_job(job.pk, "cli")
-    deadline = time.monotonic() + timeout
-    job.refresh_from_db()
-    while not job.is_finished and time.monotonic() < deadline:
-        time.sleep(0.5)
-        job.refresh_from_db()
+__all__ = ["Command", "wait_for_job"]
 
 
 class Command(BaseCommand):
@@ -39,31 +26,15 @@ class Command(BaseCommand):
         parser.add_argument("--top-k", type=int, default=0)
         parser.add_argument("--stop", action="append", default=[], help="a stop string (repeatable)")
         parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument("--wait", action="store_true", help="wait for the job to finish")
-        parser.add_argument("--inline", action="store_true", help="run the job in this process, not on a worker")
-        parser.add_argument("--timeout", type=float, default=24 * 3600, help="seconds to wait at most")
+        waiting.add_wait_arguments(parser)
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        project = Project.objects.filter(slug=opts["project"]).first()
-        if project is None:
-            raise CommandError(f"--project: no project with slug {opts['project']!r}")
-        version = ModelVersion.objects.filter(project=project, name=opts["model"]).first()
-        if version is None:
-            raise CommandError(f"--model: no model named {opts['model']!r} in project {project.slug}")
-        sampling = {
-            "n": opts["n"],
-            "max_new_tokens": opts["max_new_tokens"],
-            "temperature": opts["temperature"],
-            "top_p": opts["top_p"],
-            "top_k": opts["top_k"],
-            "stop": opts["stop"],
-            "seed": opts["seed"],
-        }
-        try:
+        project = waiting.project_option(opts["project"])
+        version = waiting.version_option(project, "model", opts["model"])
+        keys = ("n", "max_new_tokens", "temperature", "top_p", "top_k", "stop", "seed")
+        sampling = {key: opts[key] for key in keys}
+        with waiting.service_errors():
             job = generation.start_generation(model_version=version, split=opts["split"], sampling=sampling)
-        except ValueError as exc:
-            raise CommandError(str(exc)) from None
         self.stdout.write(f"queued generation job {job.pk}")
-        if opts["wait"] or opts["inline"]:
-            wait_for_job(job, opts["timeout"], opts["inline"])
-        self.stdout.write(json.dumps(generation.generation_summary(job)))
+        waiting.wait_if_asked(self, job, opts)
+        waiting.write_json(self, generation.generation_summary(job))

@@ -1,11 +1,9 @@
-import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
-from labeling.models import Project
 from training import judging
-from training.management.commands.generate import wait_for_job
+from training.management import waiting
 
 
 class Command(BaseCommand):
@@ -18,21 +16,13 @@ class Command(BaseCommand):
         parser.add_argument("--project", required=True, help="slug of the project")
         parser.add_argument("--judge", required=True, help="a registered judge NAME, model:NAME or rule:NAME")
         parser.add_argument("--limit", type=int, default=None, help="judge at most this many items")
-        parser.add_argument("--wait", action="store_true", help="wait for the job to finish")
-        parser.add_argument("--inline", action="store_true", help="run the job in this process, not on a worker")
-        parser.add_argument("--timeout", type=float, default=24 * 3600, help="seconds to wait at most")
+        waiting.add_wait_arguments(parser)
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        project = Project.objects.filter(slug=opts["project"]).first()
-        if project is None:
-            raise CommandError(f"--project: no project with slug {opts['project']!r}")
-        try:
+        project = waiting.project_option(opts["project"])
+        with waiting.service_errors():
             run = judging.start_run(project=project, judge=opts["judge"], limit=opts["limit"])
-        except ValueError as exc:
-            raise CommandError(str(exc)) from None
         self.stdout.write(f"queued judging job {run.pk} ({run.judge.name}, {run.total} items)")
-        if opts["wait"] or opts["inline"]:
-            wait_for_job(run, opts["timeout"], opts["inline"])
-            if run.status != "succeeded":
-                self.stderr.write(f"judging job {run.pk} {run.status}: {run.error.strip().splitlines()[-1:] or ''}")
-        self.stdout.write(json.dumps(judging.run_summary(run)))
+        if waiting.wait_if_asked(self, run, opts) and run.status != "succeeded":
+            self.stderr.write(f"judging job {run.pk} {run.status}: {run.error.strip().splitlines()[-1:] or ''}")
+        waiting.write_json(self, judging.run_summary(run))

@@ -3,10 +3,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from labeling.models import Project
 from training import rounds
-from training.management.commands.generate import wait_for_job
-from training.models import ModelVersion
+from training.management import waiting
 
 
 def parse_sets(pairs: list[str], option: str = "--set") -> dict[str, Any]:
@@ -46,18 +44,12 @@ class Command(BaseCommand):
             help="a round setting (split, eval_split, max_new_tokens, temperature, seed, opponent, limit, bootstrap) "
             "or a training override (max_steps, learning_rate, ...); repeatable",
         )
-        parser.add_argument("--wait", action="store_true", help="wait for the round to finish")
-        parser.add_argument("--inline", action="store_true", help="run the round in this process, not on a worker")
-        parser.add_argument("--timeout", type=float, default=24 * 3600, help="seconds to wait at most")
+        waiting.add_wait_arguments(parser, what="the round", inline="the round")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        project = Project.objects.filter(slug=opts["project"]).first()
-        if project is None:
-            raise CommandError(f"--project: no project with slug {opts['project']!r}")
-        policy = ModelVersion.objects.filter(project=project, name=opts["policy"]).first()
-        if policy is None:
-            raise CommandError(f"--policy: no model named {opts['policy']!r} in project {project.slug}")
-        try:
+        project = waiting.project_option(opts["project"])
+        policy = waiting.version_option(project, "policy", opts["policy"])
+        with waiting.service_errors():
             round_ = rounds.start_round(
                 project=project,
                 policy=policy,
@@ -66,9 +58,6 @@ class Command(BaseCommand):
                 humans=opts["humans"],
                 settings=parse_sets(opts["set"]),
             )
-        except ValueError as exc:
-            raise CommandError(str(exc)) from None
         self.stdout.write(f"queued round {round_.number} (job {round_.job_id})")
-        if (opts["wait"] or opts["inline"]) and round_.job is not None:
-            wait_for_job(round_.job, opts["timeout"], opts["inline"])
-        self.stdout.write(json.dumps(rounds.round_summary(round_)))
+        waiting.wait_if_asked(self, round_.job, opts)
+        waiting.write_json(self, rounds.round_summary(round_))

@@ -28,6 +28,30 @@ Keys: `1` left, `2` right, `3` tie, `4` both bad, `s` skip.
 """
 
 
+DEMO_PROJECTS: tuple[tuple[str, dict[str, Any]], ...] = (
+    (
+        "demo-pairwise",
+        {
+            "name": "Demo: which answer is better?",
+            "kind": Project.Kind.PAIRWISE,
+            "overlap": 2,
+            "guidelines": GUIDELINES,
+            "ask_strength": True,
+            "ask_rationale": True,
+        },
+    ),
+    (
+        "demo-binary",
+        {
+            "name": "Demo: is this answer good?",
+            "kind": Project.Kind.BINARY,
+            "overlap": 1,
+            "guidelines": "Thumbs up if the answer is correct and helpful, down otherwise.",
+        },
+    ),
+)
+
+
 class Command(BaseCommand):
     help = "Create demo users, projects and tiny models (idempotent) and print the logins."
 
@@ -50,30 +74,13 @@ class Command(BaseCommand):
             users[username] = (user, role)
 
         rows = demo_rows()
-        pairwise, created = Project.objects.get_or_create(
-            slug="demo-pairwise",
-            defaults={
-                "name": "Demo: which answer is better?",
-                "kind": Project.Kind.PAIRWISE,
-                "overlap": 2,
-                "guidelines": GUIDELINES,
-                "ask_strength": True,
-                "ask_rationale": True,
-            },
-        )
-        if created:
-            write_demo_items(pairwise, rows)
-        binary, created = Project.objects.get_or_create(
-            slug="demo-binary",
-            defaults={
-                "name": "Demo: is this answer good?",
-                "kind": Project.Kind.BINARY,
-                "overlap": 1,
-                "guidelines": "Thumbs up if the answer is correct and helpful, down otherwise.",
-            },
-        )
-        if created:
-            write_demo_items(binary, rows)
+        demo: list[Project] = []
+        for slug, defaults in DEMO_PROJECTS:
+            project, created = Project.objects.get_or_create(slug=slug, defaults=defaults)
+            if created:
+                write_demo_items(project, rows)
+            demo.append(project)
+        pairwise, binary = demo
         for project in (pairwise, binary):
             for user, role in users.values():
                 Membership.objects.get_or_create(project=project, user=user, defaults={"role": role})
