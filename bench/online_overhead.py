@@ -119,7 +119,7 @@ def store_snapshot(rows: list[dict[str, str]]):
 
 
 def run_bare(work: Path, run: int, model_dir: Path, rows_path: Path, config: dict, env: dict[str, str]) -> dict:
-    from training.algorithms import passthrough_fields, GRPOConfig
+    from training.algorithms import GRPOConfig, passthrough_fields
 
     spec = {
         "model": str(model_dir), "rows": str(rows_path), "output_dir": str(work / f"bare-out-{run}"),
@@ -206,7 +206,9 @@ def main() -> None:
                     print(f"bare: {bares[-1]['seconds']:.1f} s (first step {bares[-1]['first_step_s']:.1f} s)")
                 else:
                     apps.append(run_app(model, snapshot, overrides, worker, timeout=max(600.0, 30.0 * args.steps)))
-                    print(f"app: {apps[-1]['seconds']:.1f} s (first step {apps[-1]['first_step_s']:.1f} s after queueing)")
+                    print(
+                        f"app: {apps[-1]['seconds']:.1f} s (first step {apps[-1]['first_step_s']:.1f} s after queueing)"
+                    )
     finally:
         if worker is not None:
             worker.stop()

@@ -226,7 +226,9 @@ class PPOConfig(CommonConfig):
         8, "Prompts per micro-batch of the update; the rollout batch is this times the two below.", minimum=1,
         maximum=MAX_BATCH,
     )  # fmt: skip
-    logging_steps: int = param(1, "Log (and report progress metrics) every this many PPO steps.", minimum=1, maximum=MAX_STEPS)
+    logging_steps: int = param(
+        1, "Log (and report progress metrics) every this many PPO steps.", minimum=1, maximum=MAX_STEPS
+    )
     reward: str = param(
         "", "Reward source: model:NAME (a reward version), judge:NAME (a judge) or rule:NAME (e.g. rule:vocab-share)."
     )
@@ -235,7 +237,9 @@ class PPOConfig(CommonConfig):
         "Reward version (model:NAME) to initialise the value model from; empty: the reward model when the "
         "reward is one, else the policy.",
     )
-    num_mini_batches: int = param(1, "Minibatches per rollout batch (one optimizer step each).", minimum=1, maximum=MAX_BATCH)
+    num_mini_batches: int = param(
+        1, "Minibatches per rollout batch (one optimizer step each).", minimum=1, maximum=MAX_BATCH
+    )
     num_ppo_epochs: int = param(4, "Passes over each rollout batch.", minimum=1, maximum=100)
     response_length: int = param(53, "Maximum number of tokens sampled per response.", minimum=1, maximum=MAX_LENGTH)
     temperature: float = param(0.7, "Sampling temperature (log-probabilities are taken at the same one).", above=0)
@@ -289,8 +293,12 @@ class OnlineConfig(CommonConfig):
         maximum=MAX_LENGTH,
     )
     temperature: float = param(1.0, "Sampling temperature of the completions.", above=0, maximum=100)
-    top_p: float = param(1.0, "Nucleus sampling: keep the smallest set of tokens of this total probability.", above=0, maximum=1)
-    top_k: int = param(0, "Keep only the top k tokens when sampling; 0: no top-k filtering.", minimum=0, maximum=MAX_LENGTH)
+    top_p: float = param(
+        1.0, "Nucleus sampling: keep the smallest set of tokens of this total probability.", above=0, maximum=1
+    )
+    top_k: int = param(
+        0, "Keep only the top k tokens when sampling; 0: no top-k filtering.", minimum=0, maximum=MAX_LENGTH
+    )
     repetition_penalty: float = param(1.0, "Penalty (> 1) or bonus (< 1) for tokens already in the text.", above=0)
 
 
@@ -309,13 +317,17 @@ class GRPOConfig(OnlineConfig):
         minimum=2,
         maximum=MAX_BATCH,
     )
-    max_completion_length: int = param(512, "Maximum length in tokens of a sampled completion.", minimum=1, maximum=MAX_LENGTH)
+    max_completion_length: int = param(
+        512, "Maximum length in tokens of a sampled completion.", minimum=1, maximum=MAX_LENGTH
+    )
     beta: float = param(
         0.0,
         "KL coefficient against the reference (the starting policy); 0: no reference model is loaded.",
         minimum=0,
     )
-    num_iterations: int = param(1, "Optimisation passes over each batch of samples (mu in the paper).", minimum=1, maximum=1000)
+    num_iterations: int = param(
+        1, "Optimisation passes over each batch of samples (mu in the paper).", minimum=1, maximum=1000
+    )
     epsilon: float = param(0.2, "Clipping range of the importance ratio.", minimum=0, maximum=10)
     loss_type: str = param(
         "dapo",
@@ -346,7 +358,9 @@ class RLOOConfig(OnlineConfig):
         minimum=2,
         maximum=MAX_BATCH,
     )
-    max_completion_length: int = param(512, "Maximum length in tokens of a sampled completion.", minimum=1, maximum=MAX_LENGTH)
+    max_completion_length: int = param(
+        512, "Maximum length in tokens of a sampled completion.", minimum=1, maximum=MAX_LENGTH
+    )
     beta: float = param(
         0.05,
         "KL coefficient against the reference (the starting policy), in the reward; 0: no reference model.",
@@ -376,7 +390,9 @@ class OnlineDPOConfig(OnlineConfig):
         maximum=MAX_LENGTH,
     )
     temperature: float = param(0.9, "Sampling temperature of the completions.", above=0, maximum=100)
-    beta: float = param(0.1, "Strength of the pull towards the reference model: higher beta, less deviation.", minimum=0)
+    beta: float = param(
+        0.1, "Strength of the pull towards the reference model: higher beta, less deviation.", minimum=0
+    )
     loss_type: str = param("sigmoid", "sigmoid: the DPO loss; ipo: IPO.", choices=["sigmoid", "ipo"])
     missing_eos_penalty: float | None = param(
         None, "Subtracted from the score of a completion without an end-of-sequence token. Unset: none.", minimum=0

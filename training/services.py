@@ -9,11 +9,9 @@ from django.db import transaction
 
 from labeling.data import exporters
 from labeling.data.snapshots import create_snapshot
-from labeling.models import Project
+from labeling.models import DatasetSnapshot, Project
 from training import algorithms, jobs, reward_sources
-from labeling.models import DatasetSnapshot
 from training.models import Job, ModelVersion, TrainingJob
-
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
 
@@ -45,9 +43,18 @@ def check_model_location(field: str, value: str) -> str:
     return str(real)
 
 
-def register_model(*, project: Project, name: str, base: str = "", kind: str = ModelVersion.Kind.POLICY,
-                   adapters: list[str] | None = None, parent: ModelVersion | None = None,
-                   endpoint_url: str = "", endpoint_model: str = "", api_key_env: str = "") -> ModelVersion:
+def register_model(
+    *,
+    project: Project,
+    name: str,
+    base: str = "",
+    kind: str = ModelVersion.Kind.POLICY,
+    adapters: list[str] | None = None,
+    parent: ModelVersion | None = None,
+    endpoint_url: str = "",
+    endpoint_model: str = "",
+    api_key_env: str = "",
+) -> ModelVersion:
     """Register a model (hub id or local directory, plus optional LoRA adapters) under `name` in `project`,
     or a model served elsewhere: an OpenAI-compatible `endpoint_url`, the `endpoint_model` it serves and
     the NAME of the environment variable holding its key (never the key). An endpoint has no base.
@@ -69,13 +76,27 @@ def register_model(*, project: Project, name: str, base: str = "", kind: str = M
         if ModelVersion.objects.filter(project=project, name=name).exists():
             raise ValueError(f"name: project {project.slug} already has a model named {name!r}; choose another name")
         return ModelVersion.objects.create(
-            project=project, name=name, base=base, kind=kind, adapters=adapters, parent=parent,
-            endpoint_url=endpoint_url, endpoint_model=endpoint_model, api_key_env=api_key_env,
+            project=project,
+            name=name,
+            base=base,
+            kind=kind,
+            adapters=adapters,
+            parent=parent,
+            endpoint_url=endpoint_url,
+            endpoint_model=endpoint_model,
+            api_key_env=api_key_env,
         )
 
 
-def launch_job(*, algorithm: str, base_model: ModelVersion, snapshot: DatasetSnapshot, overrides: dict,
-               eval_snapshot: DatasetSnapshot | None = None, user: Any = None) -> TrainingJob:
+def launch_job(
+    *,
+    algorithm: str,
+    base_model: ModelVersion,
+    snapshot: DatasetSnapshot,
+    overrides: dict,
+    eval_snapshot: DatasetSnapshot | None = None,
+    user: Any = None,
+) -> TrainingJob:
     """Validate the config and queue the job for the training workers; nothing is queued if it is refused.
 
     A training snapshot cut by a seeded split (`split=train`, `test_size`) gets its test side frozen
@@ -95,17 +116,35 @@ def launch_job(*, algorithm: str, base_model: ModelVersion, snapshot: DatasetSna
             test_spec = exporters.ExportSpec.from_dict({**snapshot.spec, "split": "test"})
             eval_snapshot = create_snapshot(snapshot.project, test_spec, user=user)
         return jobs.create(
-            TrainingJob, kind=Job.Kind.TRAIN, project=snapshot.project, user=user,
+            TrainingJob,
+            kind=Job.Kind.TRAIN,
+            project=snapshot.project,
+            user=user,
             total=max(0, int(config.get("max_steps") or 0)),
-            algorithm=algorithm, base_model=base_model, snapshot=snapshot, eval_snapshot=eval_snapshot, config=config,
+            algorithm=algorithm,
+            base_model=base_model,
+            snapshot=snapshot,
+            eval_snapshot=eval_snapshot,
+            config=config,
         )
 
 
-def finish_job(job_id: int, *, status: str, step: int, final_metrics: dict | None = None, model_dir: str = "",
-               evaluation: dict | None = None) -> TrainingJob:
+def finish_job(
+    job_id: int,
+    *,
+    status: str,
+    step: int,
+    final_metrics: dict | None = None,
+    model_dir: str = "",
+    evaluation: dict | None = None,
+) -> TrainingJob:
     """End a running training job; a succeeded one registers its output ModelVersion with its lineage."""
     with transaction.atomic():
-        job = TrainingJob.objects.select_for_update(of=("self",)).select_related("base_model", "snapshot__project").get(pk=job_id)
+        job = (
+            TrainingJob.objects.select_for_update(of=("self",))
+            .select_related("base_model", "snapshot__project")
+            .get(pk=job_id)
+        )
         if status == Job.Status.SUCCEEDED and not job.is_finished:
             start = job.base_model
             lora = bool(job.config.get("use_lora"))
@@ -116,7 +155,8 @@ def finish_job(job_id: int, *, status: str, step: int, final_metrics: dict | Non
                 base=start.base if lora else model_dir,
                 adapters=[*start.adapters, model_dir] if lora else [],
                 kind=ModelVersion.Kind.REWARD if job.algorithm == "reward" else ModelVersion.Kind.POLICY,
-                parent=start, produced_by=job,
+                parent=start,
+                produced_by=job,
                 evaluation={**(evaluation or {}), "train": final_metrics or {}},
             )
         jobs.finish(job_id, status, step=step)

@@ -6,10 +6,10 @@ this module only trains: it continues from the newest complete checkpoint of a r
 output ModelVersion (training.services.finish_job).
 """
 
+from labeling.data.snapshots import snapshot_rows
 from training import jobs, reward_sources, services
 from training.models import Job, TrainingJob
 from training.selectors import latest_checkpoint
-from labeling.data.snapshots import snapshot_rows
 from workers.jobs import Progress, runner
 
 __all__ = ["latest_checkpoint", "run_training"]
@@ -29,8 +29,13 @@ def run_training(job: Job, progress: Progress) -> str:
     # an online job's reward source (model:/judge:/rule:), resolved against its project to a plain dict
     reward = details.config.get("reward")
     result = registry.train(
-        details.algorithm, base=start.base, adapters=start.adapters, values=details.config,
-        train_rows=snapshot_rows(details.snapshot), output_dir=output_dir, callback=progress,
+        details.algorithm,
+        base=start.base,
+        adapters=start.adapters,
+        values=details.config,
+        train_rows=snapshot_rows(details.snapshot),
+        output_dir=output_dir,
+        callback=progress,
         resume_from_checkpoint=checkpoint,
         reward=reward_sources.resolve_reward(details.snapshot.project, reward) if reward else None,
     )
@@ -38,11 +43,19 @@ def run_training(job: Job, progress: Progress) -> str:
         services.finish_job(job.pk, status=Job.Status.CANCELLED, step=result.final_step)
         return Job.Status.CANCELLED
     evaluation = registry.evaluate(
-        details.algorithm, model_dir=result.model_dir, base=start.base, adapters=start.adapters,
-        values=details.config, test_rows=snapshot_rows(details.eval_snapshot),
+        details.algorithm,
+        model_dir=result.model_dir,
+        base=start.base,
+        adapters=start.adapters,
+        values=details.config,
+        test_rows=snapshot_rows(details.eval_snapshot),
     )
     services.finish_job(
-        job.pk, status=Job.Status.SUCCEEDED, step=result.final_step, final_metrics=result.metrics,
-        model_dir=result.model_dir, evaluation=evaluation,
+        job.pk,
+        status=Job.Status.SUCCEEDED,
+        step=result.final_step,
+        final_metrics=result.metrics,
+        model_dir=result.model_dir,
+        evaluation=evaluation,
     )
     return Job.Status.SUCCEEDED

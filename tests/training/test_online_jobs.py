@@ -14,7 +14,9 @@ from training.models import Job, ModelVersion
 
 pytestmark = pytest.mark.ml
 
-PROMPTS = [{"prompt": f"Tell me about {topic}."} for topic in "cats dogs rain coffee trains music winter gardens".split()]
+PROMPTS = [
+    {"prompt": f"Tell me about {topic}."} for topic in "cats dogs rain coffee trains music winter gardens".split()
+]
 HELD_OUT = [{"prompt": f"Tell me about {topic}."} for topic in "foxes clouds ponds hats".split()]
 TINY = {"max_steps": 2, "logging_steps": 1, "per_device_train_batch_size": 4, "learning_rate": 1e-3}
 
@@ -55,7 +57,11 @@ def test_a_rule_a_reward_model_or_a_judge_of_the_project_is_accepted(tiny_models
 
     train, _ = make_snapshot("prompts", train=PROMPTS, test=HELD_OUT)
     judging.register_judge(train.project, name="shares", kind="rule", settings={"rule": "vocab-share"})
-    for algorithm, reward in [("grpo", "rule:vocab-share"), ("rloo", "model:tiny-reward"), ("online_dpo", "judge:shares")]:
+    for algorithm, reward in [
+        ("grpo", "rule:vocab-share"),
+        ("rloo", "model:tiny-reward"),
+        ("online_dpo", "judge:shares"),
+    ]:
         job = services.launch_job(
             algorithm=algorithm, base_model=tiny_models["policy"], snapshot=train, overrides={"reward": reward}
         )
