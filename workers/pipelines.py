@@ -37,8 +37,13 @@ def run_pipeline(job: Job, progress: Progress) -> str:
                 else:
                     pipelines.mark(row, PipelineStep.Status.SUCCEEDED, outputs=started)
                     continue
+            assert row.job_id is not None  # started above, or by the run this one resumes
             child = Job.objects.get(pk=row.job_id)
-            if await_child(job, child, lambda k=k: progress(k, total), row.name) != Job.Status.SUCCEEDED:
+
+            def beat(step: int = k) -> bool:
+                return progress(step, total)
+
+            if await_child(job, child, beat, row.name) != Job.Status.SUCCEEDED:
                 pipelines.mark(row, PipelineStep.Status.FAILED, error="cancelled")
                 return Job.Status.CANCELLED
             pipelines.mark(row, PipelineStep.Status.SUCCEEDED, outputs=act.collect(ctx, child))
