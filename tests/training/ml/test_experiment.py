@@ -10,10 +10,13 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from tests.shared_data import shared_file
+
 pytestmark = pytest.mark.ml
 
 
 def test_a_small_experiment_writes_its_json_and_plot_and_prints_the_summary_last(tmp_path: Path) -> None:
+    shared_file("self_instruct_user_oriented.jsonl")  # the start policy's pre-training text (skips outside CI)
     out = io.StringIO()
     call_command(
         "experiment",
