@@ -210,7 +210,7 @@ def test_a_stopped_run_resumes_to_the_same_final_step(tiny_reward: str, work_dir
 
 def test_the_registry_names_every_algorithm() -> None:
     from training.algorithms import ALGORITHMS
-    from training.ml import dpo, kto, orpo, reward, sft
+    from training.ml import dpo, grpo, kto, online_dpo, orpo, ppo, reward, rloo, sft
     from training.ml.registry import ENTRIES, make_config
 
     assert {name: (a.config, ENTRIES[name], a.trains_on) for name, a in ALGORITHMS.items()} == {
@@ -219,6 +219,11 @@ def test_the_registry_names_every_algorithm() -> None:
         "dpo": (dpo.DPOConfig, dpo.train, ("preference",)),
         "kto": (kto.KTOConfig, kto.train, ("unpaired",)),
         "orpo": (orpo.ORPOConfig, orpo.train, ("preference",)),
+        # the online algorithms sample from a prompt-only snapshot
+        "ppo": (ppo.PPOConfig, ppo.train, ("prompts",)),
+        "grpo": (grpo.GRPOConfig, grpo.train, ("prompts",)),
+        "rloo": (rloo.RLOOConfig, rloo.train, ("prompts",)),
+        "online_dpo": (online_dpo.OnlineDPOConfig, online_dpo.train, ("prompts",)),
     }
     config = make_config("dpo", "some/model", {"beta": 0.2})
     assert isinstance(config, dpo.DPOConfig) and config.beta == 0.2

@@ -143,7 +143,7 @@ def test_an_unknown_algorithm_is_refused_by_the_ml_entries(tiny_policy: str, wor
 
     with pytest.raises(ConfigError, match="algorithm: must be one of"):
         registry.train(
-            "ppo", base=tiny_policy, adapters=[], values={}, train_rows=TRAIN_ROWS, output_dir=work_dir / "x"
+            "reinforce", base=tiny_policy, adapters=[], values={}, train_rows=TRAIN_ROWS, output_dir=work_dir / "x"
         )
     with pytest.raises(ConfigError, match="algorithm: must be one of"):
-        registry.evaluate("ppo", model_dir=tiny_policy, base=tiny_policy, adapters=[], values={}, test_rows=[])
+        registry.evaluate("reinforce", model_dir=tiny_policy, base=tiny_policy, adapters=[], values={}, test_rows=[])
