@@ -6,8 +6,10 @@
 - `ProgressCallback`: what the worker hands in; `ProgressAdapter` calls it from the trainer.
 - `load_model_and_tokenizer` (a base plus LoRA adapters merged in order), `lora_config`,
   `device_settings`: model side.
-- `run_trainer` / `train_with`: build one TRL trainer, train, save `output_dir/final`;
-  `trainer_entry`: an algorithm module's `train` declared by what differs (trainer, model kind, hooks).
+- `run_trainer` / `train_with`: build one TRL trainer, train, save `output_dir/final`.
+- `entry`: an algorithm module's `train`, the signature all share, its arguments handed on as one
+  `TrainCall`; `trainer_entry`: the `train` of one TRL trainer, declared by what differs (trainer,
+  model kind, hooks).
 """
 
 from __future__ import annotations
@@ -210,33 +212,67 @@ def train_with(
     )
 
 
-def run_trainer(
-    trainer_cls: type[Trainer],
-    *,
-    config: CommonConfig,
-    kind: ModelKind,
-    train_dataset: Dataset,
-    output_dir: str | Path,
-    callback: ProgressCallback | None = None,
-    eval_dataset: Dataset | None = None,
-    resume_from_checkpoint: str | Path | None = None,
-    adapters: Sequence[str | Path] = (),
-    **trainer_kwargs: Any,
-) -> TrainResult:
-    """Load `config.model_name_or_path` plus `adapters`, build `trainer_cls` the way every TRL trainer
-    takes it, train. `trainer_kwargs` go to the trainer (DPO's `ref_model`)."""
-    model, tokenizer = load_model_and_tokenizer(config.model_name_or_path, kind, adapters)
+@dataclass
+class TrainCall:
+    """The arguments of one call of an algorithm's `train` (see `entry`), as one value."""
+
+    config: Any
+    train_dataset: Dataset
+    output_dir: str | Path
+    callback: ProgressCallback | None = None
+    eval_dataset: Dataset | None = None
+    resume_from_checkpoint: str | Path | None = None
+    adapters: Sequence[str | Path] = ()
+
+    def with_datasets(self, prepare: Callable[[Dataset], Dataset]) -> TrainCall:
+        """This call with `prepare` applied to its train dataset and (if any) its eval dataset."""
+        return dataclasses.replace(
+            self,
+            train_dataset=prepare(self.train_dataset),
+            eval_dataset=None if self.eval_dataset is None else prepare(self.eval_dataset),
+        )
+
+
+def run_trainer(trainer_cls: type[Trainer], call: TrainCall, *, kind: ModelKind, **trainer_kwargs: Any) -> TrainResult:
+    """Load `call.config.model_name_or_path` plus `call.adapters`, build `trainer_cls` the way every TRL
+    trainer takes it, train. `trainer_kwargs` go to the trainer (DPO's `ref_model`)."""
+    config = call.config
+    model, tokenizer = load_model_and_tokenizer(config.model_name_or_path, kind, call.adapters)
     trainer = trainer_cls(
         model=model,
-        args=to_trl_config(config, output_dir),
-        train_dataset=train_dataset,
-        eval_dataset=eval_dataset,
+        args=to_trl_config(config, call.output_dir),
+        train_dataset=call.train_dataset,
+        eval_dataset=call.eval_dataset,
         processing_class=tokenizer,
         peft_config=lora_config(config, kind),
-        callbacks=[ProgressAdapter(callback)],
+        callbacks=[ProgressAdapter(call.callback)],
         **trainer_kwargs,
     )
-    return train_with(trainer, output_dir, resume_from_checkpoint)
+    return train_with(trainer, call.output_dir, call.resume_from_checkpoint)
+
+
+def entry(run: Callable[..., TrainResult], doc: str | None = None) -> Callable[..., TrainResult]:
+    """An algorithm module's `train`, with the signature every algorithm shares: `run(call, **extra)`
+    trains, where `call` is the `TrainCall` of the arguments and `extra` are the keyword arguments only
+    some algorithms take (an online algorithm's `reward`); `run` rejects those it does not take.
+    The docstring is `doc`, else `run`'s."""
+
+    def train(
+        config: Any,
+        train_dataset: Dataset,
+        output_dir: str | Path,
+        callback: ProgressCallback | None = None,
+        eval_dataset: Dataset | None = None,
+        resume_from_checkpoint: str | Path | None = None,
+        *,
+        adapters: Sequence[str | Path] = (),
+        **extra: Any,
+    ) -> TrainResult:
+        call = TrainCall(config, train_dataset, output_dir, callback, eval_dataset, resume_from_checkpoint, adapters)
+        return run(call, **extra)
+
+    train.__doc__ = doc if doc is not None else run.__doc__
+    return train
 
 
 def trainer_entry(
@@ -255,34 +291,13 @@ def trainer_entry(
     `trainer_kwargs(config, adapters)` are extra trainer arguments (DPO's `ref_model`).
     """
 
-    def train(
-        config: Any,
-        train_dataset: Dataset,
-        output_dir: str | Path,
-        callback: ProgressCallback | None = None,
-        eval_dataset: Dataset | None = None,
-        resume_from_checkpoint: str | Path | None = None,
-        *,
-        adapters: Sequence[str | Path] = (),
-    ) -> TrainResult:
+    def run(call: TrainCall) -> TrainResult:
         if prepare is not None:
-            train_dataset = prepare(train_dataset)
-            eval_dataset = prepare(eval_dataset) if eval_dataset is not None else None
-        checked = check(config, train_dataset) if check is not None else {}
-        result = run_trainer(
-            trainer_cls,
-            config=config,
-            kind=kind,
-            train_dataset=train_dataset,
-            output_dir=output_dir,
-            callback=callback,
-            eval_dataset=eval_dataset,
-            resume_from_checkpoint=resume_from_checkpoint,
-            adapters=adapters,
-            **(trainer_kwargs(config, adapters) if trainer_kwargs is not None else {}),
-        )
+            call = call.with_datasets(prepare)
+        checked = check(call.config, call.train_dataset) if check is not None else {}
+        extra = trainer_kwargs(call.config, call.adapters) if trainer_kwargs is not None else {}
+        result = run_trainer(trainer_cls, call, kind=kind, **extra)
         result.metrics.update(checked)
         return result
 
-    train.__doc__ = doc
-    return train
+    return entry(run, doc)

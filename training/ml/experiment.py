@@ -274,17 +274,13 @@ def dpo(start: str, reference: str, rows: list[dict[str, Any]], settings: Settin
     from datasets import Dataset
     from trl import DPOTrainer
 
-    from .common import load_model_and_tokenizer, run_trainer
+    from .common import TrainCall, load_model_and_tokenizer, run_trainer
 
     ref_model = load_model_and_tokenizer(reference)[0]
-    result = run_trainer(
-        DPOTrainer,
-        config=registry.make_config("dpo", start, values),
-        kind="causal",
-        train_dataset=Dataset.from_list(rows),
-        output_dir=out_dir,
-        ref_model=ref_model,
+    call = TrainCall(
+        config=registry.make_config("dpo", start, values), train_dataset=Dataset.from_list(rows), output_dir=out_dir
     )
+    result = run_trainer(DPOTrainer, call, kind="causal", ref_model=ref_model)
     return result.model_dir
 
 

@@ -9,45 +9,13 @@ Dataset: `prompt` (text or conversational messages). Reference: the starting ver
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
-
-from datasets import Dataset
 from trl import GRPOTrainer
 
 from training.algorithms import GRPOConfig
 
-from .common import ProgressCallback, TrainResult
-from .online import train_online
+from .online import online_entry
 
 __all__ = ["GRPOConfig", "train"]
 
 
-def train(
-    config: GRPOConfig,
-    train_dataset: Dataset,
-    output_dir: str | Path,
-    callback: ProgressCallback | None = None,
-    eval_dataset: Dataset | None = None,
-    resume_from_checkpoint: str | Path | None = None,
-    *,
-    adapters: Sequence[str | Path] = (),
-    reward: dict[str, Any] | None = None,
-) -> TrainResult:
-    """Train a policy with GRPO on the prompts of `train_dataset`, rewarded by `reward` (the resolved
-    reward source); save it (or its LoRA adapter) to `output_dir/final`."""
-    return train_online(
-        GRPOTrainer,
-        config,
-        train_dataset,
-        output_dir,
-        callback,
-        eval_dataset,
-        resume_from_checkpoint,
-        adapters=adapters,
-        reward=reward,
-        layout="groups",
-        num_generations=config.num_generations,
-        reference_reloaded=config.beta > 0,
-    )
+train = online_entry(GRPOTrainer, "GRPO")

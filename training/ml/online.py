@@ -1,4 +1,5 @@
-"""What GRPO, RLOO and online DPO (TRL trainers) share: the prompts, the reward function, the reference.
+"""What GRPO, RLOO and online DPO (TRL trainers) share: the prompts, the reward function, the reference;
+`online_entry` builds each one's `train` from them.
 
 - Prompts: the `prompt` column of a prompts snapshot; a text prompt longer than `max_prompt_length`
   tokens keeps its last tokens (TRL's GRPO and RLOO never truncate prompts).
@@ -13,7 +14,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase, Trainer
 
 from training.algorithms import OnlineConfig
 
-from .common import ProgressCallback, TrainResult, load_model_and_tokenizer, run_trainer
+from .common import TrainCall, TrainResult, entry, load_model_and_tokenizer, run_trainer
 from .rewards import Layout, reward_function
 
 
@@ -59,46 +60,48 @@ def starting_point(
     return dataclasses.replace(config, model_name_or_path=str(start)), []
 
 
-def train_online(
+def online_entry(
     trainer_cls: type[Trainer],
-    config: OnlineConfig,
-    train_dataset: Dataset,
-    output_dir: str | Path,
-    callback: ProgressCallback | None,
-    eval_dataset: Dataset | None,
-    resume_from_checkpoint: str | Path | None,
+    name: str,
     *,
-    adapters: Sequence[str | Path],
-    reward: dict[str, Any] | None,
-    layout: Layout,
-    num_generations: int,
-    reference_reloaded: bool,
-    **trainer_kwargs: Any,
-) -> TrainResult:
-    """Build the reward function and the prompts, then train `trainer_cls` through `run_trainer`."""
-    if not reward:
-        raise ValueError("reward: an online algorithm needs a reward source (model:NAME, judge:NAME or rule:NAME)")
-    config, adapters = starting_point(config, adapters, output_dir, reference_reloaded=reference_reloaded)
-    tokenizer = AutoTokenizer.from_pretrained(config.model_name_or_path)
-    pads = [tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id]
-    reward_fn = reward_function(
-        reward, layout=layout, num_generations=num_generations, pad_token_ids=pads if layout == "pairs" else ()
-    )
-    return run_trainer(
-        trainer_cls,
-        config=config,
-        kind="causal",
-        train_dataset=prompt_dataset(train_dataset, tokenizer, config.max_prompt_length),
-        eval_dataset=None
-        if eval_dataset is None
-        else prompt_dataset(eval_dataset, tokenizer, config.max_prompt_length),
-        output_dir=output_dir,
-        callback=callback,
-        resume_from_checkpoint=resume_from_checkpoint,
-        adapters=adapters,
-        reward_funcs=[reward_fn],
-        **trainer_kwargs,
-    )
+    doc: str | None = None,
+    layout: Layout = "groups",
+    num_generations: Callable[[Any], int] = lambda config: config.num_generations,
+    reference_reloaded: Callable[[Any], bool] = lambda config: config.beta > 0,
+) -> Callable[..., TrainResult]:
+    """The `train` of an online algorithm (one TRL trainer), with its keyword argument `reward` (the
+    resolved reward source): build the reward function and the prompts, then train through `run_trainer`.
+
+    What differs is declared from the config: `num_generations` (completions per prompt the reward
+    function sees) and `reference_reloaded` (whether TRL reloads the reference by name). The defaults
+    are GRPO's and RLOO's: groups of `num_generations`, the reference reloaded when `beta > 0`. `doc`
+    defaults to one that names the algorithm (`name`).
+    """
+    if doc is None:
+        doc = (
+            f"Train a policy with {name} on the prompts of `train_dataset`, rewarded by `reward` (the resolved "
+            "reward source); save it (or its LoRA adapter) to `output_dir/final`."
+        )
+
+    def run(call: TrainCall, *, reward: dict[str, Any] | None = None) -> TrainResult:
+        if not reward:
+            raise ValueError("reward: an online algorithm needs a reward source (model:NAME, judge:NAME or rule:NAME)")
+        config, adapters = starting_point(
+            call.config, call.adapters, call.output_dir, reference_reloaded=reference_reloaded(call.config)
+        )
+        tokenizer = AutoTokenizer.from_pretrained(config.model_name_or_path)
+        pads = [tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id]
+        reward_fn = reward_function(
+            reward,
+            layout=layout,
+            num_generations=num_generations(config),
+            pad_token_ids=pads if layout == "pairs" else (),
+        )
+        call = dataclasses.replace(call, config=config, adapters=adapters)
+        call = call.with_datasets(lambda rows: prompt_dataset(rows, tokenizer, config.max_prompt_length))
+        return run_trainer(trainer_cls, call, kind="causal", reward_funcs=[reward_fn])
+
+    return entry(run, doc)
 
 
 def sampled_rewards(

@@ -10,16 +10,10 @@ adapter). Dataset: `prompt` (text or conversational messages).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
-
-from datasets import Dataset
 
 from training.algorithms import OnlineDPOConfig
 
-from .common import ProgressCallback, TrainResult
-from .online import train_online
+from .online import online_entry
 
 with warnings.catch_warnings():  # "experimental" warning on import
     warnings.simplefilter("ignore")
@@ -28,30 +22,12 @@ with warnings.catch_warnings():  # "experimental" warning on import
 __all__ = ["OnlineDPOConfig", "train"]
 
 
-def train(
-    config: OnlineDPOConfig,
-    train_dataset: Dataset,
-    output_dir: str | Path,
-    callback: ProgressCallback | None = None,
-    eval_dataset: Dataset | None = None,
-    resume_from_checkpoint: str | Path | None = None,
-    *,
-    adapters: Sequence[str | Path] = (),
-    reward: dict[str, Any] | None = None,
-) -> TrainResult:
-    """Train a policy with online DPO on the prompts of `train_dataset`, pairs ranked by `reward` (the
-    resolved reward source); save it (or its LoRA adapter) to `output_dir/final`."""
-    return train_online(
-        OnlineDPOTrainer,
-        config,
-        train_dataset,
-        output_dir,
-        callback,
-        eval_dataset,
-        resume_from_checkpoint,
-        adapters=adapters,
-        reward=reward,
-        layout="pairs",
-        num_generations=2,
-        reference_reloaded=False,
-    )
+train = online_entry(
+    OnlineDPOTrainer,
+    "online DPO",
+    layout="pairs",
+    num_generations=lambda config: 2,
+    reference_reloaded=lambda config: False,
+    doc="""Train a policy with online DPO on the prompts of `train_dataset`, pairs ranked by `reward` (the
+    resolved reward source); save it (or its LoRA adapter) to `output_dir/final`.""",
+)

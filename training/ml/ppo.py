@@ -35,14 +35,13 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from datasets import Dataset
 from peft import PeftModel, get_peft_model
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from training.algorithms import PPOConfig
 
 from . import rewards
-from .common import ProgressCallback, TrainResult, load_model_and_tokenizer, lora_config
+from .common import TrainCall, TrainResult, entry, load_model_and_tokenizer, lora_config
 from .generate import render
 from .sampling import Prompt
 
@@ -309,15 +308,9 @@ def save_checkpoint(path: Path, step: int, policy: PreTrainedModel, value_model:
 # ---------------------------------------------------------------- the loop
 
 
-def train(
-    config: PPOConfig,
-    train_dataset: Dataset,
-    output_dir: str | Path,
-    callback: ProgressCallback | None = None,
-    eval_dataset: Dataset | None = None,
-    resume_from_checkpoint: str | Path | None = None,
+def run(
+    call: TrainCall,
     *,
-    adapters: Sequence[str | Path] = (),
     reward: dict[str, Any] | None = None,
     reward_fn: RewardFn | None = None,
     value_from: dict[str, Any] | None = None,
@@ -328,12 +321,13 @@ def train(
     function `reward_fn(prompts, completions, completion_ids) -> scores`. `value_from`: {"base",
     "adapters"} of a reward version to initialise the value model from (default: see the module doc).
     """
-    output_dir = Path(output_dir)
+    config: PPOConfig = call.config
+    output_dir = Path(call.output_dir)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(config.seed)
     random.seed(config.seed)
-    chain = [str(a) for a in adapters]
-    resume = Path(resume_from_checkpoint) if resume_from_checkpoint else None
+    chain = [str(a) for a in call.adapters]
+    resume = Path(call.resume_from_checkpoint) if call.resume_from_checkpoint else None
     if reward_fn is None and not reward:
         raise ValueError("reward: PPO needs a reward source (model:NAME, judge:NAME or rule:NAME)")
 
@@ -370,9 +364,10 @@ def train(
         value_init = (config.model_name_or_path, chain)
     value_model = load_value_model(value_init, tokenizer, device)
 
-    if "prompt" not in train_dataset.column_names:
-        raise ValueError(f"a prompts snapshot has a 'prompt' column; these rows have {train_dataset.column_names}")
-    prompts = list(train_dataset["prompt"])
+    rows = call.train_dataset
+    if "prompt" not in rows.column_names:
+        raise ValueError(f"a prompts snapshot has a 'prompt' column; these rows have {rows.column_names}")
+    prompts = list(rows["prompt"])
     batch_size = config.per_device_train_batch_size * config.gradient_accumulation_steps * config.num_mini_batches
     group = JUDGE_GROUP if reward and reward.get("kind") == "judge" else 1
     if batch_size % group:
@@ -390,7 +385,7 @@ def train(
         scheduler.load_state_dict(state["scheduler"])
         step = int(json.loads((resume / "trainer_state.json").read_text())["global_step"])
 
-    keep_going = callback or (lambda *_: True)
+    keep_going = call.callback or (lambda *_: True)
     metrics: dict[str, float] = {}
     stopped = False
     while step < max_steps and not stopped:
@@ -419,3 +414,6 @@ def train(
     policy.save_pretrained(str(model_dir))
     tokenizer.save_pretrained(str(model_dir))
     return TrainResult(final_step=step, metrics=metrics, model_dir=str(model_dir), stopped_early=stopped)
+
+
+train = entry(run)
