@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import (
+    PretrainedConfig,
     PreTrainedModel,
     PreTrainedTokenizerFast,
     Qwen2Config,
@@ -19,6 +21,8 @@ from transformers import (
     Qwen2ForSequenceClassification,
 )
 from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
+
+C = TypeVar("C", bound=PretrainedConfig)
 
 BOS, EOS, PAD, IM_START = "<|endoftext|>", "<|im_end|>", "<|pad|>", "<|im_start|>"
 CHAT_TEMPLATE = (
@@ -62,8 +66,9 @@ def build_tokenizer(texts: Iterable[str], vocab_size: int = 512) -> PreTrainedTo
     )
 
 
-def _config(tokenizer: PreTrainedTokenizerFast, **extra: object) -> Qwen2Config:
-    return Qwen2Config(
+def _config(config_cls: type[C], tokenizer: PreTrainedTokenizerFast, **extra: object) -> C:
+    """A 2-layer, 64-wide `config_cls` for `tokenizer`'s vocabulary and special tokens."""
+    return config_cls(
         vocab_size=len(tokenizer),
         hidden_size=64,
         intermediate_size=128,
@@ -89,40 +94,20 @@ def build_tiny_policy(out_dir: str | Path, texts: Iterable[str], vocab_size: int
     """Save a random 2-layer `Qwen2ForCausalLM` and its tokenizer to `out_dir`; return the path."""
     tokenizer = build_tokenizer(texts, vocab_size)
     torch.manual_seed(seed)
-    return _save(Qwen2ForCausalLM(_config(tokenizer)), tokenizer, out_dir)
+    return _save(Qwen2ForCausalLM(_config(Qwen2Config, tokenizer)), tokenizer, out_dir)
 
 
 def build_tiny_reward(out_dir: str | Path, texts: Iterable[str], vocab_size: int = 512, seed: int = 0) -> str:
     """Save a random 2-layer `Qwen2ForSequenceClassification` (one score) and its tokenizer; return the path."""
     tokenizer = build_tokenizer(texts, vocab_size)
     torch.manual_seed(seed)
-    return _save(Qwen2ForSequenceClassification(_config(tokenizer, num_labels=1)), tokenizer, out_dir)
-
-
-def _qwen3_config(tokenizer: PreTrainedTokenizerFast, **extra: object) -> object:
-    from transformers import Qwen3Config
-
-    return Qwen3Config(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=16,
-        max_position_embeddings=512,
-        tie_word_embeddings=True,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        **extra,
-    )
+    return _save(Qwen2ForSequenceClassification(_config(Qwen2Config, tokenizer, num_labels=1)), tokenizer, out_dir)
 
 
 def build_tiny_qwen3(out_dir: str | Path, texts: Iterable[str], vocab_size: int = 512, seed: int = 0) -> str:
     """Save a random 2-layer `Qwen3ForCausalLM` (the course's architecture, tiny) and its tokenizer; return the path."""
-    from transformers import Qwen3ForCausalLM
+    from transformers import Qwen3Config, Qwen3ForCausalLM
 
     tokenizer = build_tokenizer(texts, vocab_size)
     torch.manual_seed(seed)
-    return _save(Qwen3ForCausalLM(_qwen3_config(tokenizer)), tokenizer, out_dir)
+    return _save(Qwen3ForCausalLM(_config(Qwen3Config, tokenizer, head_dim=16)), tokenizer, out_dir)
