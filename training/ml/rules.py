@@ -38,35 +38,35 @@ def text_of(value: Any) -> str:
     return "\n".join(str(m.get("content", "")) if isinstance(m, Mapping) else str(m) for m in value)
 
 
-def _ids_or_none(completion_ids: Sequence[Sequence[int]] | None, n: int) -> Sequence[Sequence[int]] | None:
-    if completion_ids is None:
-        return None
-    if len(completion_ids) != n:
-        raise ValueError(f"completion_ids: {len(completion_ids)} rows for {n} completions")
-    return completion_ids
+TokenRows = Sequence[Sequence[int]]
 
 
-def length(
-    prompts: Sequence[Any],
-    completions: Sequence[Any],
-    completion_ids: Sequence[Sequence[int]] | None = None,
-    **columns: Any,
-) -> list[float]:
+def _reads_ids(score: Callable[[Sequence[Any], TokenRows | None], list[float]]) -> RuleFn:
+    """A rule that may read token ids, from `score(completions, completion_ids)`: TRL's reward-function
+    signature around it, and the ids (when given) checked to be one row per completion."""
+
+    def reward(
+        prompts: Sequence[Any], completions: Sequence[Any], completion_ids: TokenRows | None = None, **columns: Any
+    ) -> list[float]:
+        if completion_ids is not None and len(completion_ids) != len(completions):
+            raise ValueError(f"completion_ids: {len(completion_ids)} rows for {len(completions)} completions")
+        return score(completions, completion_ids)
+
+    reward.__name__, reward.__qualname__, reward.__doc__ = score.__name__, score.__qualname__, score.__doc__
+    return reward
+
+
+@_reads_ids
+def length(completions: Sequence[Any], ids: TokenRows | None) -> list[float]:
     """Completion length in [0, 1]: tokens / 256 with token ids, else characters / 1024 (capped at 1)."""
-    ids = _ids_or_none(completion_ids, len(completions))
     if ids is not None:
         return [min(1.0, len(row) / LENGTH_TOKENS) for row in ids]
     return [min(1.0, len(text_of(c)) / LENGTH_CHARS) for c in completions]
 
 
-def vocab_share(
-    prompts: Sequence[Any],
-    completions: Sequence[Any],
-    completion_ids: Sequence[Sequence[int]] | None = None,
-    **columns: Any,
-) -> list[float]:
+@_reads_ids
+def vocab_share(completions: Sequence[Any], ids: TokenRows | None) -> list[float]:
     """Share of each completion's tokens whose id is in a fixed quarter of the vocabulary (id % 4 == 0); 0 if empty."""
-    ids = _ids_or_none(completion_ids, len(completions))
     if ids is None:
         raise ValueError("vocab-share: needs completion_ids (the completions' token ids)")
     return [sum(1 for t in row if int(t) % 4 == 0) / len(row) if len(row) else 0.0 for row in ids]
