@@ -1,6 +1,8 @@
 """Writes of the training domain: the model registry and training jobs (their lifecycle: training/jobs.py)."""
 
+import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,32 @@ from training import algorithms, jobs, reward_sources
 from training.models import Job, ModelVersion, TrainingJob
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
+
+
+class NotKeyValue(ValueError):
+    """A settings pair that is not KEY=VALUE; `pair` is it as given (the caller names the field)."""
+
+    def __init__(self, pair: str) -> None:
+        super().__init__(f"expected KEY=VALUE, not {pair!r}")
+        self.pair = pair
+
+
+def parse_key_values(pairs: Iterable[str]) -> dict[str, Any]:
+    """KEY=VALUE pairs as a dict (settings of a round or a pipeline, from the web form or the CLI).
+
+    A VALUE that reads as JSON (a number, true, null, ...) is that value, else its text without the
+    spaces around it. NotKeyValue on the first pair that is not KEY=VALUE.
+    """
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise NotKeyValue(pair)
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value.strip()
+    return out
 
 
 def model_roots() -> list[Path]:
@@ -63,6 +91,19 @@ def register_model(
     """
     if kind not in ModelVersion.Kind.values:
         raise ValueError(f"kind: must be one of {', '.join(ModelVersion.Kind.values)}, not {kind!r}")
+    location = check_location(base, adapters, endpoint_url, endpoint_model, api_key_env)
+    with transaction.atomic():
+        if ModelVersion.objects.filter(project=project, name=name).exists():
+            raise ValueError(f"name: project {project.slug} already has a model named {name!r}; choose another name")
+        return ModelVersion.objects.create(project=project, name=name, kind=kind, parent=parent, **location)
+
+
+def check_location(
+    base: str, adapters: list[str] | None, endpoint_url: str, endpoint_model: str, api_key_env: str
+) -> dict[str, Any]:
+    """Where a model's weights are, checked, as ModelVersion fields: a base (hub id or directory under
+    the model roots) with its LoRA adapters, or an OpenAI-compatible endpoint (no base, no adapters).
+    ValueError naming the field."""
     if endpoint_url or endpoint_model or api_key_env:
         from training.generation import check_endpoint
 
@@ -71,21 +112,13 @@ def register_model(
             raise ValueError("base: an endpoint version has no base directory or adapters; give one or the other")
     else:
         base = check_model_location("base", base)
-    adapters = [check_model_location("adapter", a) for a in adapters or [] if a.strip()]
-    with transaction.atomic():
-        if ModelVersion.objects.filter(project=project, name=name).exists():
-            raise ValueError(f"name: project {project.slug} already has a model named {name!r}; choose another name")
-        return ModelVersion.objects.create(
-            project=project,
-            name=name,
-            base=base,
-            kind=kind,
-            adapters=adapters,
-            parent=parent,
-            endpoint_url=endpoint_url,
-            endpoint_model=endpoint_model,
-            api_key_env=api_key_env,
-        )
+    return {
+        "base": base,
+        "adapters": [check_model_location("adapter", a) for a in adapters or [] if a.strip()],
+        "endpoint_url": endpoint_url,
+        "endpoint_model": endpoint_model,
+        "api_key_env": api_key_env,
+    }
 
 
 def launch_job(
@@ -132,7 +165,7 @@ def launch_job(
 def finish_job(
     job_id: int,
     *,
-    status: str,
+    status: Job.Status,
     step: int,
     final_metrics: dict | None = None,
     model_dir: str = "",

@@ -1,16 +1,45 @@
 """Training pages: launch form, job list, live job page, model registry with lineage. Thin views."""
 
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils.html import escape
 from django.views.decorators.http import require_POST
 
+from labeling.models import Project
+from labeling.selectors import get_project_for_user
 from training import algorithms, charts, selectors, services
 from training import jobs as jobs_lifecycle
 from training.forms import LaunchForm, RegisterModelForm
 from webapp.http import SignedInRequest
+
+
+def start_form_page(
+    request: HttpRequest,
+    slug: str,
+    template: str,
+    context: Callable[[Project], dict[str, Any]],
+    start: Callable[[Project], HttpResponse],
+) -> HttpResponse:
+    """A research page of one project whose form starts something (a round, a pipeline, a campaign).
+
+    On a POST, `start(project)` queues it and answers (a message and a redirect); a ValueError it
+    raises, naming the field, is shown on the page again with status 422. `context(project)` is
+    what the page shows besides the project, the error and the worker warning.
+    """
+    project = get_project_for_user(request.user, slug, research=True)
+    error = ""
+    if request.method == "POST":
+        try:
+            return start(project)
+        except ValueError as exc:
+            error = str(exc)
+    page = {"project": project, **context(project), "error": error, "worker_warning": selectors.worker_warning()}
+    return render(request, template, page, status=422 if error else 200)
 
 
 @login_required

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from labeling.models import Prompt
+from labeling.models import Project, Prompt
 from labeling.selectors import get_project_for_user
 from training import campaigns, selectors
 from training.charts_leaderboard import ratings_chart
 from training.models import Campaign, ModelVersion
+from training.views import start_form_page
 
 
 @login_required
@@ -25,42 +28,33 @@ def index(request: HttpRequest) -> HttpResponse:
 @login_required
 def project_campaigns(request: HttpRequest, slug: str) -> HttpResponse:
     """A project's campaigns, and the form that starts one."""
-    project = get_project_for_user(request.user, slug, research=True)
-    error = ""
-    if request.method == "POST":
-        competitors = request.POST.getlist("models") + [
-            s for s in request.POST.get("sources", "").split(",") if s.strip()
-        ]
-        try:
-            campaign = campaigns.start_campaign(
-                project=project,
-                competitors=competitors,
-                split=request.POST.get("split", ""),
-                mode=request.POST.get("mode", Campaign.Mode.ALL_PAIRS),
-                reference=request.POST.get("reference", ""),
-                sampling=_sampling(request.POST),
-                name=request.POST.get("name", ""),
-                user=request.user,
-            )
-        except ValueError as exc:
-            error = str(exc)
-        else:
-            messages.success(request, f"Campaign {campaign.pk} queued.")
-            return redirect("training:campaign", campaign.pk)
-    return render(
-        request,
-        "training/campaigns.html",
-        {
-            "project": project,
+
+    def context(project: Project) -> dict[str, Any]:
+        return {
             "campaigns": campaigns.campaigns_of(project),
             "versions": ModelVersion.objects.filter(project=project, kind=ModelVersion.Kind.POLICY).order_by("name"),
             "modes": Campaign.Mode.choices,
             "splits": Prompt.Split.choices,
-            "error": error,
-            "worker_warning": selectors.worker_warning(),
-        },
-        status=422 if error else 200,
-    )
+        }
+
+    def start(project: Project) -> HttpResponse:
+        competitors = request.POST.getlist("models") + [
+            s for s in request.POST.get("sources", "").split(",") if s.strip()
+        ]
+        campaign = campaigns.start_campaign(
+            project=project,
+            competitors=competitors,
+            split=request.POST.get("split", ""),
+            mode=request.POST.get("mode", Campaign.Mode.ALL_PAIRS),
+            reference=request.POST.get("reference", ""),
+            sampling=_sampling(request.POST),
+            name=request.POST.get("name", ""),
+            user=request.user,
+        )
+        messages.success(request, f"Campaign {campaign.pk} queued.")
+        return redirect("training:campaign", campaign.pk)
+
+    return start_form_page(request, slug, "training/campaigns.html", context, start)
 
 
 def _sampling(data: dict) -> dict:

@@ -7,13 +7,16 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from labeling.models import Project
 from labeling.selectors import get_project_for_user
-from training import algorithms, rounds, selectors
+from training import algorithms, rounds, services
 from training.models import ModelVersion, Round
+from training.views import start_form_page
 
 
 def parse_settings_text(text: str, field: str = "settings") -> dict[str, Any]:
@@ -29,58 +32,57 @@ def parse_settings_text(text: str, field: str = "settings") -> dict[str, Any]:
         if not isinstance(value, dict):
             raise ValueError(f"{field}: must be a JSON object")
         return value
-    out: dict[str, Any] = {}
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        key, sep, raw = line.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"{field}: expected KEY=VALUE lines, not {line.strip()[:60]!r}")
-        try:
-            out[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key.strip()] = raw.strip()
-    return out
+    try:
+        return services.parse_key_values(line for line in text.splitlines() if line.strip())
+    except services.NotKeyValue as exc:
+        raise ValueError(f"{field}: expected KEY=VALUE lines, not {exc.pair.strip()[:60]!r}") from None
+
+
+def _version(project: Project, value: Any, field: str, kind: str) -> ModelVersion:
+    """The project's model version whose id the form gave in `field`; ValueError naming the field otherwise."""
+    version = ModelVersion.objects.filter(project=project, pk=_int(value, field)).first()
+    if version is None:
+        raise ValueError(f"{field}: choose a {kind} version of this project")
+    return version
+
+
+def _int(value: Any, field: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{field}: choose one") from None
+
+
+def _policies(project: Project) -> QuerySet[ModelVersion]:
+    return ModelVersion.objects.filter(project=project, kind=ModelVersion.Kind.POLICY).order_by("-created_at")
 
 
 @login_required
 def project_rounds(request: HttpRequest, slug: str) -> HttpResponse:
     """A project's rounds (items, judgments, snapshot, job, new version, rating change), and the form that starts one."""
-    project = get_project_for_user(request.user, slug, research=True)
-    error = ""
-    if request.method == "POST":
-        try:
-            policy = ModelVersion.objects.filter(project=project, pk=_int(request.POST.get("policy"), "policy")).first()
-            if policy is None:
-                raise ValueError("policy: choose a policy version of this project")
-            round_ = rounds.start_round(
-                project=project,
-                policy=policy,
-                algorithm=request.POST.get("algorithm", "dpo"),
-                judge=request.POST.get("judge", ""),
-                humans=bool(request.POST.get("humans")),
-                settings=parse_settings_text(request.POST.get("settings", "")),
-                user=request.user,
-            )
-        except ValueError as exc:
-            error = str(exc)
-        else:
-            messages.success(request, f"Round {round_.number} queued.")
-            return redirect("training:rounds", project.slug)
-    preference = [
-        (a.name, a.label)
-        for a in algorithms.ALGORITHMS.values()
-        if "preference" in a.trains_on and a.produces == "policy"
-    ]
-    context = {
-        "project": project,
-        "rows": rounds.round_rows(project),
-        "policies": ModelVersion.objects.filter(project=project, kind=ModelVersion.Kind.POLICY).order_by("-created_at"),
-        "algorithms": preference,
-        "error": error,
-        "worker_warning": selectors.worker_warning(),
-    }
-    return render(request, "training/rounds.html", context, status=422 if error else 200)
+
+    def context(project: Project) -> dict[str, Any]:
+        preference = [
+            (a.name, a.label)
+            for a in algorithms.ALGORITHMS.values()
+            if "preference" in a.trains_on and a.produces == "policy"
+        ]
+        return {"rows": rounds.round_rows(project), "policies": _policies(project), "algorithms": preference}
+
+    def start(project: Project) -> HttpResponse:
+        round_ = rounds.start_round(
+            project=project,
+            policy=_version(project, request.POST.get("policy"), "policy", "policy"),
+            algorithm=request.POST.get("algorithm", "dpo"),
+            judge=request.POST.get("judge", ""),
+            humans=bool(request.POST.get("humans")),
+            settings=parse_settings_text(request.POST.get("settings", "")),
+            user=request.user,
+        )
+        messages.success(request, f"Round {round_.number} queued.")
+        return redirect("training:rounds", project.slug)
+
+    return start_form_page(request, slug, "training/rounds.html", context, start)
 
 
 @login_required
@@ -96,13 +98,6 @@ def round_close(request: HttpRequest, slug: str, number: int) -> HttpResponse:
     return redirect("training:rounds", project.slug)
 
 
-def _int(value: Any, field: str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{field}: choose one") from None
-
-
 # ---------------------------------------------------------------- pipelines
 
 
@@ -111,34 +106,25 @@ def project_pipelines(request: HttpRequest, slug: str) -> HttpResponse:
     """A project's pipelines, and the form that launches a recipe (recipe, base model, settings)."""
     from training import pipelines
 
-    project = get_project_for_user(request.user, slug, research=True)
-    error = ""
-    if request.method == "POST":
-        try:
-            base = ModelVersion.objects.filter(project=project, pk=_int(request.POST.get("base"), "base")).first()
-            if base is None:
-                raise ValueError("base: choose a model version of this project")
-            pipeline = pipelines.start_pipeline(
-                project=project,
-                recipe=str(request.POST.get("recipe", "")),
-                base=base,
-                settings=parse_settings_text(request.POST.get("settings", "")),
-                user=request.user,
-            )
-        except ValueError as exc:
-            error = str(exc)
-        else:
-            messages.success(request, f"Pipeline {pipeline.pk} queued.")
-            return redirect("training:pipeline", project.slug, pipeline.pk)
-    context = {
-        "project": project,
-        "pipelines": pipelines.pipelines_of(project)[:50],
-        "recipes": [(r, sorted(r.defaults.items())) for r in pipelines.RECIPES.values()],
-        "bases": ModelVersion.objects.filter(project=project, kind=ModelVersion.Kind.POLICY).order_by("-created_at"),
-        "error": error,
-        "worker_warning": selectors.worker_warning(),
-    }
-    return render(request, "training/pipelines.html", context, status=422 if error else 200)
+    def context(project: Project) -> dict[str, Any]:
+        return {
+            "pipelines": pipelines.pipelines_of(project)[:50],
+            "recipes": [(r, sorted(r.defaults.items())) for r in pipelines.RECIPES.values()],
+            "bases": _policies(project),
+        }
+
+    def start(project: Project) -> HttpResponse:
+        pipeline = pipelines.start_pipeline(
+            project=project,
+            recipe=str(request.POST.get("recipe", "")),
+            base=_version(project, request.POST.get("base"), "base", "model"),
+            settings=parse_settings_text(request.POST.get("settings", "")),
+            user=request.user,
+        )
+        messages.success(request, f"Pipeline {pipeline.pk} queued.")
+        return redirect("training:pipeline", project.slug, pipeline.pk)
+
+    return start_form_page(request, slug, "training/pipelines.html", context, start)
 
 
 def _pipeline(request: HttpRequest, slug: str, pipeline_id: int) -> tuple[Any, Any]:
