@@ -79,11 +79,14 @@ def _workspace(
 def _after_write(
     request: AnnotatorRequest, project: Project, *, saved: str, undo: Judgment | None = None
 ) -> HttpResponse:
-    """The next item after a committed write; if showing it fails, still say the write is saved.
+    """The answer to a committed write: without htmx, back to the workspace; with htmx, the next item,
+    and if showing it fails, still say the write is saved.
 
     The write is committed by then, so the answer is never a failure: a 200 that says so and
     asks for a reload (the page's `n` key), instead of a 500 that reads as "not sent".
     """
+    if not request.htmx:
+        return redirect("labeling:annotate", project.slug)
     try:
         return _workspace(request, project, undo=undo)
     except Exception:
@@ -115,43 +118,31 @@ def annotate(request: AnnotatorRequest, slug: str) -> HttpResponse:
 @require_POST
 def judge(request: AnnotatorRequest, slug: str, assignment_id: int) -> HttpResponse:
     assignment = selectors.get_assignment_for_annotator(request.user, slug, assignment_id)
-    project = assignment.project
     form = JudgmentForm(request.POST)
     if not form.is_valid():
         return HttpResponseBadRequest(escape(f"Invalid answer: {form.errors.as_text()}"))
-    data = form.cleaned_data
+    answer = dict(form.cleaned_data)  # the form's fields are submit_judgment's keywords, but for ms
+    answer["ms_taken"] = answer.pop("ms")
     try:
-        result = services.submit_judgment(
-            assignment,
-            choice=data["choice"],
-            client_token=data["client_token"],
-            strength=data["strength"],
-            rationale=data["rationale"],
-            ms_taken=data["ms"],
-        )
+        result = services.submit_judgment(assignment, **answer)
     except services.AssignmentClosed as exc:
         # skipped, lapsed and taken by someone else, or complete: say so and move on
         if not request.htmx:
             messages.info(request, str(exc))
             return redirect("labeling:annotate", slug)
-        return _workspace(request, project, notice=str(exc))
+        return _workspace(request, assignment.project, notice=str(exc))
     except services.SubmitError as exc:
         return HttpResponseBadRequest(escape(str(exc)))
-    if not request.htmx:
-        return redirect("labeling:annotate", slug)
-    return _after_write(request, project, saved="Your answer was saved.", undo=result.judgment)
+    return _after_write(request, assignment.project, saved="Your answer was saved.", undo=result.judgment)
 
 
 @login_required
 @require_POST
 def skip(request: AnnotatorRequest, slug: str, assignment_id: int) -> HttpResponse:
     assignment = selectors.get_assignment_for_annotator(request.user, slug, assignment_id)
-    project = assignment.project
     form = SkipForm(request.POST)
     services.skip_item(assignment, form.cleaned_data["reason"] if form.is_valid() else "")
-    if not request.htmx:
-        return redirect("labeling:annotate", slug)
-    return _after_write(request, project, saved="Skipped.")
+    return _after_write(request, assignment.project, saved="Skipped.")
 
 
 @login_required
