@@ -112,18 +112,17 @@ def start_evaluation(
             if snapshot is None
             else f"snapshot: {snapshot.pk} has no preference rows"
         )
-    with transaction.atomic():
-        return jobs.create(
-            Evaluation,
-            kind=Job.Kind.EVALUATE,
-            project=project,
-            user=user,
-            total=scored,
-            model_id=model.pk,  # `model=` would be jobs.create's own first argument
-            reference=reference,
-            snapshot=snapshot,
-            category_field=field,
-        )
+    return jobs.create(
+        Evaluation,
+        kind=Job.Kind.EVALUATE,
+        project=project,
+        user=user,
+        total=scored,
+        model_id=model.pk,  # `model=` would be jobs.create's own first argument
+        reference=reference,
+        snapshot=snapshot,
+        category_field=field,
+    )
 
 
 def scorer_for(evaluation: Evaluation) -> dict[str, Any]:

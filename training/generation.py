@@ -101,18 +101,17 @@ def start_generation(
     n_prompts = prompt_set(project, split=split, snapshot=snapshot).count()
     if n_prompts == 0:
         raise ValueError(f"prompts: project {project.slug} has no prompts{f' in split {split}' if split else ''}")
-    with transaction.atomic():
-        return jobs.create(
-            GenerationBatch,
-            kind=Job.Kind.GENERATE,
-            project=project,
-            user=user,
-            total=n_prompts * settings["n"],
-            model_version=model_version,
-            split=split,
-            snapshot=snapshot,
-            sampling=settings,
-        )
+    return jobs.create(
+        GenerationBatch,
+        kind=Job.Kind.GENERATE,
+        project=project,
+        user=user,
+        total=n_prompts * settings["n"],
+        model_version=model_version,
+        split=split,
+        snapshot=snapshot,
+        sampling=settings,
+    )
 
 
 @dataclass(frozen=True)

@@ -153,7 +153,6 @@ def start_round(
     algorithms.validate(algorithm, overrides)  # ConfigError (a ValueError) naming the field
     opponent = opponent_for(policy, own["opponent"])
     judge = check_judge(project, judge)
-    humans = humans or not judge
     if not campaigns.prompt_set(project, split=own["split"]).exists():
         where = f" in split {own['split']}" if own["split"] else ""
         raise ValueError(f"split: project {project.slug} has no prompts{where}")
@@ -167,7 +166,7 @@ def start_round(
             policy=policy,
             opponent=opponent,
             judge=judge,
-            humans=humans,
+            humans=humans or not judge,  # without a judge, the annotators judge
             algorithm=algorithm,
             settings={**own, **overrides},
             job=job,

@@ -203,7 +203,6 @@ def import_file(
     if earlier is not None:
         return ImportResult(batch=earlier, already_imported=True)
     parsed = parse_rows(path, name, fmt, project.kind, mapping, skip_invalid=skip_invalid)
-    options = {"mapping": mapping, "skip_invalid": skip_invalid}
     try:
         with transaction.atomic():
             batch = ImportBatch.objects.create(
@@ -211,7 +210,7 @@ def import_file(
                 file_name=name,
                 sha256=sha,
                 format=fmt,
-                options=options,
+                options={"mapping": mapping, "skip_invalid": skip_invalid},
                 skipped=parsed.skipped,
                 created_by=user if user is not None and user.is_authenticated else None,
             )
