@@ -8,6 +8,18 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from labeling.fields import optional_fk
+
+
+class Authored(models.Model):
+    """Who made a row (emptied when that user is deleted) and when."""
+
+    created_by = optional_fk(settings.AUTH_USER_MODEL, models.SET_NULL, "+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+
 
 class Project(models.Model):
     class Kind(models.TextChoices):
@@ -111,23 +123,30 @@ class Response(models.Model):
         return f"{self.source}: {self.text[:60]}"
 
 
+class Choice(models.TextChoices):
+    """The answers to an item (`Judgment.Choice`): A, B, tie or both bad for a pair; up or down for one response."""
+
+    A = "a", "A is better"
+    B = "b", "B is better"
+    TIE = "tie", "Tie"
+    BOTH_BAD = "both_bad", "Both bad"
+    UP = "up", "Good"
+    DOWN = "down", "Bad"
+
+
 class Item(models.Model):
     """What an annotator is shown: a prompt with two responses (pairwise) or one (binary)."""
-
-    class Gold(models.TextChoices):
-        A = "a"
-        B = "b"
-        TIE = "tie"
-        BOTH_BAD = "both_bad"
-        UP = "up"
-        DOWN = "down"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="items")
     response_a = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="+")
-    response_b = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="+", null=True, blank=True)
+    response_b = optional_fk(Response, models.CASCADE, "+")
     gold = models.CharField(
-        max_length=16, choices=Gold.choices, blank=True, help_text="Known answer, for quality checks."
+        max_length=16,
+        # the judgment choices, each labelled by its name ("Both Bad"), as Item.Gold did before it was one table
+        choices=[(choice.value, choice.name.replace("_", " ").title()) for choice in Choice],
+        blank=True,
+        help_text="Known answer, for quality checks.",
     )
     in_queue = models.BooleanField(
         default=True, help_text="Offered to annotators through the queue (an arena battle is not)."
@@ -175,21 +194,13 @@ class Assignment(models.Model):
 
 
 class Judgment(models.Model):
-    class Choice(models.TextChoices):
-        A = "a", "A is better"
-        B = "b", "B is better"
-        TIE = "tie", "Tie"
-        BOTH_BAD = "both_bad", "Both bad"
-        UP = "up", "Good"
-        DOWN = "down", "Bad"
+    Choice = Choice  # the module's table, by its usual name
 
     PAIRWISE_CHOICES = (Choice.A, Choice.B, Choice.TIE, Choice.BOTH_BAD)
     BINARY_CHOICES = (Choice.UP, Choice.DOWN)
 
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="judgments")
-    annotator = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="judgments", null=True, blank=True
-    )
+    annotator = optional_fk(settings.AUTH_USER_MODEL, models.PROTECT, "judgments")
     choice = models.CharField(max_length=16, choices=Choice.choices)
     strength = models.PositiveSmallIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(3)]
@@ -215,7 +226,7 @@ class Judgment(models.Model):
         return f"{self.annotator}: {self.choice} on {self.item_id}"
 
 
-class ImportBatch(models.Model):
+class ImportBatch(Authored):
     """One imported file: remembered by its sha256, so importing the same bytes again adds nothing."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_batches")
@@ -225,10 +236,6 @@ class ImportBatch(models.Model):
     options = models.JSONField(default=dict, blank=True, help_text="Column mapping and flags the import ran with.")
     counts = models.JSONField(default=dict, blank=True, help_text="prompts, items, judgments created; rows skipped.")
     skipped = models.JSONField(default=list, blank=True, help_text="The rows left out by --skip-invalid, with reasons.")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "sha256"], name="one_import_per_file_and_project")]
@@ -238,7 +245,7 @@ class ImportBatch(models.Model):
         return f"{self.file_name} into {self.project}"
 
 
-class DatasetSnapshot(models.Model):
+class DatasetSnapshot(Authored):
     """A frozen export of a project's judgments in a TRL format: one stored file, named by its sha256.
 
     Immutable: once saved, a snapshot is never updated (`save` refuses), so a training job that
@@ -262,10 +269,6 @@ class DatasetSnapshot(models.Model):
     sha256 = models.CharField(max_length=64, db_index=True)
     rows = models.PositiveIntegerField()
     size_bytes = models.PositiveBigIntegerField()
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         db_table = "training_datasetsnapshot"  # created by the training app before it moved here

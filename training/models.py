@@ -9,6 +9,14 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from labeling.fields import optional_fk
+from labeling.models import Authored, DatasetSnapshot, Item, Project, Prompt, Response
+
+
+def input_snapshot(related_name: str, help_text: str = "") -> "models.ForeignKey[DatasetSnapshot | None]":
+    """An optional snapshot that work reads: protected, so a snapshot something was made from stays."""
+    return optional_fk(DatasetSnapshot, models.PROTECT, related_name, help_text)
+
 
 class ModelVersion(models.Model):
     """A model of one project that people can train from or compare.
@@ -24,7 +32,7 @@ class ModelVersion(models.Model):
         REWARD = "reward"
 
     project = models.ForeignKey(
-        "labeling.Project",
+        Project,
         on_delete=models.CASCADE,
         related_name="model_versions",
         null=True,
@@ -101,7 +109,7 @@ class Job(models.Model):
     FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="jobs")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="jobs")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     step = models.PositiveIntegerField(default=0)
     total = models.PositiveIntegerField(default=0, help_text="Steps (or units of work) to do; 0 while unknown.")
@@ -113,9 +121,7 @@ class Job(models.Model):
     worker = models.CharField(max_length=200, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    created_by = optional_fk(settings.AUTH_USER_MODEL, models.SET_NULL, "+")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     queued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -175,6 +181,14 @@ class Job(models.Model):
         return list(rows.values())
 
 
+def job_details(related_name: str) -> "models.OneToOneField[Job]":
+    """The link of a kind's details (a TrainingJob, an Evaluation, ...) to their Job row: multi-table
+    inheritance that shares the Job's id, reached from the Job as `job.<related_name>`."""
+    return models.OneToOneField(
+        Job, on_delete=models.CASCADE, parent_link=True, primary_key=True, db_column="id", related_name=related_name
+    )
+
+
 class JobMetric(models.Model):
     """One logged value of one job: appended, never rewritten. `value` is NULL for NaN and infinities."""
 
@@ -193,20 +207,13 @@ class JobMetric(models.Model):
 class TrainingJob(Job):
     """A training job: its Job row (the same id) plus what to train, from which model, on which data."""
 
-    job = models.OneToOneField(
-        Job, on_delete=models.CASCADE, parent_link=True, primary_key=True, db_column="id", related_name="training"
-    )
+    job = job_details("training")
     key = models.UUIDField(default=uuid.uuid4, editable=False, unique=True, help_text="Names the job's output folder.")
     algorithm = models.CharField(max_length=16)
     base_model = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="jobs")
-    snapshot = models.ForeignKey("labeling.DatasetSnapshot", on_delete=models.PROTECT, related_name="jobs")
-    eval_snapshot = models.ForeignKey(
-        "labeling.DatasetSnapshot",
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="eval_jobs",
-        help_text="Held-out rows the output model is evaluated on (the test side of the training snapshot).",
+    snapshot = models.ForeignKey(DatasetSnapshot, on_delete=models.PROTECT, related_name="jobs")
+    eval_snapshot = input_snapshot(
+        "eval_jobs", "Held-out rows the output model is evaluated on (the test side of the training snapshot)."
     )
     config = models.JSONField(default=dict, help_text="The full validated config: TRL defaults plus overrides.")
 
@@ -239,24 +246,10 @@ class GenerationBatch(Job):
     The prompt set is a snapshot's prompts when `snapshot` is set, else the project's prompts
     (only `split` when it is set). Its responses are linked through Generation rows."""
 
-    job = models.OneToOneField(
-        Job,
-        on_delete=models.CASCADE,
-        parent_link=True,
-        primary_key=True,
-        db_column="id",
-        related_name="generation_batch",
-    )
+    job = job_details("generation_batch")
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="generation_batches")
     split = models.CharField(max_length=8, blank=True, help_text="Only the prompts of this split (empty: all).")
-    snapshot = models.ForeignKey(
-        "labeling.DatasetSnapshot",
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="generation_batches",
-        help_text="Generate for this snapshot's prompts instead of the project's.",
-    )
+    snapshot = input_snapshot("generation_batches", "Generate for this snapshot's prompts instead of the project's.")
     sampling = models.JSONField(
         default=dict, help_text="The validated sampling settings (see training/ml/sampling.py)."
     )
@@ -270,10 +263,10 @@ class Generation(models.Model):
     which sample. Unique per (job, model version, prompt, index), so a resumed job never writes a
     response twice."""
 
-    response = models.OneToOneField("labeling.Response", on_delete=models.CASCADE, related_name="generation")
+    response = models.OneToOneField(Response, on_delete=models.CASCADE, related_name="generation")
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="generations")
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="generations")
-    prompt = models.ForeignKey("labeling.Prompt", on_delete=models.CASCADE, related_name="generations")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="generations")
     index = models.PositiveSmallIntegerField(default=0, help_text="Which of the n samples for this prompt.")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -289,7 +282,7 @@ class Generation(models.Model):
         return f"{self.model_version} on prompt {self.prompt_id} #{self.index}"
 
 
-class Campaign(models.Model):
+class Campaign(Authored):
     """A comparison campaign: a prompt set and two or more model versions (or imported response
     sources) -> what is missing is generated -> pairwise items, left/right balanced, into the
     project's annotation queue."""
@@ -298,7 +291,7 @@ class Campaign(models.Model):
         ALL_PAIRS = "all_pairs", "Every pair"
         VS_REFERENCE = "vs_reference", "Each against a reference"
 
-    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="campaigns")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="campaigns")
     name = models.CharField(max_length=200, blank=True)
     split = models.CharField(max_length=8, blank=True, help_text="Only the prompts of this split (empty: all).")
     model_versions = models.ManyToManyField(ModelVersion, related_name="campaigns", blank=True)
@@ -312,10 +305,6 @@ class Campaign(models.Model):
     sampling = models.JSONField(default=dict, blank=True, help_text="Sampling settings for what is generated.")
     items_created = models.PositiveIntegerField(default=0)
     job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="campaign")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -328,7 +317,7 @@ class CampaignItem(models.Model):
     """An item a campaign made, with the two competitors in the item's a/b order."""
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="campaign_items")
-    item = models.OneToOneField("labeling.Item", on_delete=models.CASCADE, related_name="campaign_item")
+    item = models.OneToOneField(Item, on_delete=models.CASCADE, related_name="campaign_item")
     competitor_a = models.CharField(max_length=200)
     competitor_b = models.CharField(max_length=200)
 
@@ -339,7 +328,7 @@ class CampaignItem(models.Model):
         return f"{self.campaign}: {self.competitor_a} vs {self.competitor_b}"
 
 
-class Judge(models.Model):
+class Judge(Authored):
     """An AI judge registered in a project: it judges pairwise items as an annotator does.
 
     `settings` by kind: reward-model {"model": reward version id, "tie_margin": float};
@@ -352,15 +341,10 @@ class Judge(models.Model):
         LLM = "llm", "LLM as a judge"
         RULE = "rule", "Rule"
 
-    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="judges")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="judges")
     name = models.SlugField(max_length=100)
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    # before `settings`, which shadows django.conf.settings in the class body from there on
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
     settings = models.JSONField(default=dict, blank=True, help_text="What the judge loads and how it decides, by kind.")
-    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
@@ -374,9 +358,7 @@ class JudgingRun(Job):
     """A judging run: its Job row plus the judge and how many items at most; `counts` holds
     {"judged", "ties", "swap_inconsistent", "skipped"} as the run goes."""
 
-    job = models.OneToOneField(
-        Job, on_delete=models.CASCADE, parent_link=True, primary_key=True, db_column="id", related_name="judging_run"
-    )
+    job = job_details("judging_run")
     judge = models.ForeignKey(Judge, on_delete=models.PROTECT, related_name="runs")
     limit = models.PositiveIntegerField(null=True, blank=True, help_text="Judge at most this many items (empty: all).")
     counts = models.JSONField(default=dict, blank=True)
@@ -389,48 +371,24 @@ class BestOfNRun(Job):
     """Best-of-n / rejection sampling: a policy samples n responses per prompt, a judge or a reward
     version ranks them, and the best (SFT rows) and best-vs-worst (preference rows) become snapshots."""
 
-    job = models.OneToOneField(
-        Job, on_delete=models.CASCADE, parent_link=True, primary_key=True, db_column="id", related_name="best_of_n_run"
-    )
+    job = job_details("best_of_n_run")
     policy = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="best_of_n_runs")
     n = models.PositiveSmallIntegerField(default=4)
-    judge = models.ForeignKey(Judge, null=True, blank=True, on_delete=models.PROTECT, related_name="best_of_n_runs")
-    reward = models.ForeignKey(
+    judge = optional_fk(Judge, models.PROTECT, "best_of_n_runs")
+    reward = optional_fk(
         ModelVersion,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="best_of_n_rewards",
-        help_text="The reward version that ranks the samples (when no judge is named).",
+        models.PROTECT,
+        "best_of_n_rewards",
+        "The reward version that ranks the samples (when no judge is named).",
     )
     split = models.CharField(max_length=8, blank=True, help_text="Only the prompts of this split (empty: all).")
-    prompt_snapshot = models.ForeignKey(
-        "labeling.DatasetSnapshot",
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="best_of_n_inputs",
-        help_text="Sample for this snapshot's prompts instead of the project's.",
-    )
+    prompt_snapshot = input_snapshot("best_of_n_inputs", "Sample for this snapshot's prompts instead of the project's.")
     sampling = models.JSONField(default=dict, blank=True)
-    generation = models.ForeignKey(
-        GenerationBatch,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="best_of_n_runs",
-        help_text="The generation batch the samples came from, if any.",
+    generation = optional_fk(
+        GenerationBatch, models.SET_NULL, "best_of_n_runs", "The generation batch the samples came from, if any."
     )
-    sft_snapshot = models.ForeignKey(
-        "labeling.DatasetSnapshot", null=True, blank=True, on_delete=models.SET_NULL, related_name="best_of_n_sft"
-    )
-    preference_snapshot = models.ForeignKey(
-        "labeling.DatasetSnapshot",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="best_of_n_preference",
-    )
+    sft_snapshot = optional_fk(DatasetSnapshot, models.SET_NULL, "best_of_n_sft")
+    preference_snapshot = optional_fk(DatasetSnapshot, models.SET_NULL, "best_of_n_preference")
 
     def __str__(self) -> str:
         return f"best-of-{self.n} job {self.pk} ({self.status})"
@@ -441,26 +399,12 @@ class Evaluation(Job):
     reward with its reference, on a project's or a snapshot's preference pairs -> `results`
     {"accuracy", "n", "ties", "categories": {name: {"accuracy", "n"}}}. The job's project is the data's."""
 
-    job = models.OneToOneField(
-        Job, on_delete=models.CASCADE, parent_link=True, primary_key=True, db_column="id", related_name="evaluation"
-    )
+    job = job_details("evaluation")
     model = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="evaluations")
-    reference = models.ForeignKey(
-        ModelVersion,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="reference_evaluations",
-        help_text="The reference policy of an implicit (DPO) reward.",
+    reference = optional_fk(
+        ModelVersion, models.PROTECT, "reference_evaluations", "The reference policy of an implicit (DPO) reward."
     )
-    snapshot = models.ForeignKey(
-        "labeling.DatasetSnapshot",
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="evaluations",
-        help_text="Evaluate on this snapshot's pairs instead of the project's.",
-    )
+    snapshot = input_snapshot("evaluations", "Evaluate on this snapshot's pairs instead of the project's.")
     category_field = models.CharField(max_length=100, default="category", blank=True)
     results = models.JSONField(default=dict, blank=True)
 
@@ -468,7 +412,7 @@ class Evaluation(Job):
         return f"evaluation job {self.pk} ({self.status})"
 
 
-class Round(models.Model):
+class Round(Authored):
     """One turn of the loop (training/rounds.py): policy vN meets its opponent (vN-1, or a version
     named) in a campaign -> a judge and/or the annotators judge the items -> a preference snapshot ->
     a training job (DPO by default) -> vN+1 -> an evaluation campaign vN+1 vs vN, judged -> the rating
@@ -486,7 +430,7 @@ class Round(models.Model):
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
-    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="rounds")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="rounds")
     number = models.PositiveIntegerField()
     policy = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="rounds")
     opponent = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="rounds_as_opponent")
@@ -499,31 +443,20 @@ class Round(models.Model):
         default=False, help_text="Wait until the annotators brought the items to their overlap."
     )
     algorithm = models.CharField(max_length=16, default="dpo")
-    # before `settings`, which shadows django.conf.settings in the class body from there on
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
     settings = models.JSONField(default=dict, blank=True, help_text="Round settings and training overrides, as given.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.CAMPAIGN)
     close_requested = models.BooleanField(default=False, help_text="The researcher closed collection early.")
     job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="round")
-    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="rounds")
-    judging_job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    snapshot = models.ForeignKey(
-        "labeling.DatasetSnapshot", null=True, blank=True, on_delete=models.PROTECT, related_name="rounds"
-    )
-    training_job = models.ForeignKey(
-        TrainingJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="rounds"
-    )
-    new_version = models.ForeignKey(
-        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="rounds_produced"
-    )
-    eval_campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    eval_judging_job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    campaign = optional_fk(Campaign, models.SET_NULL, "rounds")
+    judging_job = optional_fk(Job, models.SET_NULL, "+")
+    snapshot = input_snapshot("rounds")
+    training_job = optional_fk(TrainingJob, models.SET_NULL, "rounds")
+    new_version = optional_fk(ModelVersion, models.SET_NULL, "rounds_produced")
+    eval_campaign = optional_fk(Campaign, models.SET_NULL, "+")
+    eval_judging_job = optional_fk(Job, models.SET_NULL, "+")
     rating_change = models.JSONField(
         default=dict, blank=True, help_text='{"delta", "ci", "battles", "new", "old"}: vN+1 vs vN on the leaderboard.'
     )
-    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-number"]
@@ -533,21 +466,16 @@ class Round(models.Model):
         return f"round {self.number} of {self.project_id} ({self.status})"
 
 
-class Pipeline(models.Model):
+class Pipeline(Authored):
     """A recipe of steps run in order (training/pipelines.py), each step's inputs taken from earlier
     steps' outputs. Driven by its PIPELINE job (workers/pipelines.py); a failed step is resumed without
     redoing the finished ones."""
 
-    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="pipelines")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="pipelines")
     recipe = models.CharField(max_length=50)
     base = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="pipelines")
-    # before `settings`, which shadows django.conf.settings in the class body from there on
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
     settings = models.JSONField(default=dict, blank=True, help_text="The recipe's settings, validated.")
     job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="pipeline")
-    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -571,7 +499,7 @@ class PipelineStep(models.Model):
     name = models.CharField(max_length=50)
     action = models.CharField(max_length=30)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="pipeline_steps")
+    job = optional_fk(Job, models.SET_NULL, "pipeline_steps")
     outputs = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
 
