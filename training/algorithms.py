@@ -302,24 +302,41 @@ class OnlineConfig(CommonConfig):
     repetition_penalty: float = param(1.0, "Penalty (> 1) or bonus (< 1) for tokens already in the text.", above=0)
 
 
-@dataclass(kw_only=True)
-class GRPOConfig(OnlineConfig):
-    """Group Relative Policy Optimization; fields mirror `trl.GRPOConfig` (which has no max_length)."""
-
-    trl_config: ClassVar[str] = "trl.GRPOConfig"
-    omitted_fields: ClassVar[frozenset[str]] = frozenset({"max_length"})
-
-    learning_rate: float = param(1e-6, "Initial learning rate for AdamW.", above=0, maximum=1)
-    num_generations: int = param(
-        8,
-        "Completions sampled per prompt (the group). per_device_train_batch_size x gradient_accumulation_steps "
-        "must be a multiple of it.",
+def group_size(default: int, help: str) -> Any:
+    """The `num_generations` field of a group algorithm: at least 2, and the batch holds whole groups."""
+    return param(
+        default,
+        f"{help} per_device_train_batch_size x gradient_accumulation_steps must be a multiple of it.",
         minimum=2,
         maximum=MAX_BATCH,
     )
+
+
+@dataclass(kw_only=True)
+class GroupConfig(OnlineConfig):
+    """Fields GRPO and RLOO share (TRL's RLOOConfig follows its GRPOConfig, and neither has max_length):
+    `num_generations` completions per prompt, each scored against the others of its group. The
+    fields without a default here differ by algorithm: each sets them."""
+
+    omitted_fields: ClassVar[frozenset[str]] = frozenset({"max_length"})
+
+    learning_rate: float = param(1e-6, "Initial learning rate for AdamW.", above=0, maximum=1)
+    num_generations: int
     max_completion_length: int = param(
         512, "Maximum length in tokens of a sampled completion.", minimum=1, maximum=MAX_LENGTH
     )
+    beta: float
+    num_iterations: int = param(1, "Optimisation passes over each batch of samples.", minimum=1, maximum=1000)
+    epsilon: float = param(0.2, "Clipping range of the importance ratio.", minimum=0, maximum=10)
+
+
+@dataclass(kw_only=True)
+class GRPOConfig(GroupConfig):
+    """Group Relative Policy Optimization; fields mirror `trl.GRPOConfig`."""
+
+    trl_config: ClassVar[str] = "trl.GRPOConfig"
+
+    num_generations: int = group_size(8, "Completions sampled per prompt (the group).")
     beta: float = param(
         0.0,
         "KL coefficient against the reference (the starting policy); 0: no reference model is loaded.",
@@ -328,7 +345,6 @@ class GRPOConfig(OnlineConfig):
     num_iterations: int = param(
         1, "Optimisation passes over each batch of samples (mu in the paper).", minimum=1, maximum=1000
     )
-    epsilon: float = param(0.2, "Clipping range of the importance ratio.", minimum=0, maximum=10)
     loss_type: str = param(
         "dapo",
         "grpo: per-sequence length normalisation; dapo: normalise by the active tokens of the batch; "
@@ -344,30 +360,19 @@ class GRPOConfig(OnlineConfig):
 
 
 @dataclass(kw_only=True)
-class RLOOConfig(OnlineConfig):
-    """REINFORCE Leave-One-Out; fields mirror `trl.RLOOConfig` (which has no max_length)."""
+class RLOOConfig(GroupConfig):
+    """REINFORCE Leave-One-Out; fields mirror `trl.RLOOConfig`."""
 
     trl_config: ClassVar[str] = "trl.RLOOConfig"
-    omitted_fields: ClassVar[frozenset[str]] = frozenset({"max_length"})
 
-    learning_rate: float = param(1e-6, "Initial learning rate for AdamW.", above=0, maximum=1)
-    num_generations: int = param(
-        2,
-        "Completions sampled per prompt; each one's baseline is the mean reward of the others. "
-        "per_device_train_batch_size x gradient_accumulation_steps must be a multiple of it.",
-        minimum=2,
-        maximum=MAX_BATCH,
-    )
-    max_completion_length: int = param(
-        512, "Maximum length in tokens of a sampled completion.", minimum=1, maximum=MAX_LENGTH
+    num_generations: int = group_size(
+        2, "Completions sampled per prompt; each one's baseline is the mean reward of the others."
     )
     beta: float = param(
         0.05,
         "KL coefficient against the reference (the starting policy), in the reward; 0: no reference model.",
         minimum=0,
     )
-    num_iterations: int = param(1, "Optimisation passes over each batch of samples.", minimum=1, maximum=1000)
-    epsilon: float = param(0.2, "Clipping range of the importance ratio.", minimum=0, maximum=10)
     normalize_advantages: bool = param(False, "Normalise advantages to mean 0, std 1 per generation batch.")
     mask_truncated_completions: bool = param(False, "Leave completions cut at max_completion_length out of the loss.")
 
