@@ -1,10 +1,10 @@
 """The table of import formats: one module per format registers itself here.
 
 A format is a name, a line of help, a reader `record -> [Row]`, the project kind its items need
-(or None when they fit either), the `--map` targets it accepts, and `sniff(columns)`: whether a
-file with these columns looks like this format (the upload preview suggests the format that does).
-Adding a format: write `labeling/data/formats/<name>.py` that calls `register(Format(...))`, and
-add its module to `_MODULES` below.
+(None when they fit either, or a function of the `--map` mapping), the `--map` targets it accepts,
+and `sniff(columns)`: whether a file with these columns looks like this format (the upload preview
+suggests the format that does). Adding a format: write `labeling/data/formats/<name>.py` that calls
+`register(Format(...))`, and add its module to `_MODULES` below.
 """
 
 from __future__ import annotations
@@ -23,10 +23,16 @@ class Format:
     name: str
     help: str
     read: Reader
-    kind: Callable[[dict[str, str]], str | None] = lambda mapping: None
+    kind: str | Callable[[dict[str, str]], str | None] | None = None
     sniff: Callable[[set[str]], bool] = lambda columns: False
     map_targets: tuple[str, ...] = ()  # the --map targets it accepts
     check_mapping: Callable[[dict[str, str]], None] | None = None  # more checks on the mapping
+
+
+def has_columns(*names: str) -> Callable[[set[str]], bool]:
+    """A `sniff` for a format whose files have these columns (and maybe others)."""
+    required = set(names)
+    return lambda columns: required <= columns
 
 
 FORMATS: dict[str, Format] = {}
@@ -61,7 +67,8 @@ def choices() -> list[tuple[str, str]]:
 
 def kind_needed(name: str, mapping: dict[str, str] | None = None) -> str | None:
     """The project kind a format's items need; None when it fits either kind."""
-    return get(name).kind(mapping or {})
+    kind = get(name).kind
+    return kind(mapping or {}) if callable(kind) else kind
 
 
 def check_mapping(name: str, mapping: dict[str, str]) -> None:

@@ -11,6 +11,8 @@ from labeling.data.formats import Format, register
 from labeling.data.rows import Options, Row, RowError
 from labeling.models import Project
 
+HELP = "Anthropic HH transcripts (chosen, rejected)"
+
 _TURN = re.compile(r"\n\n(Human|Assistant):")
 
 
@@ -43,11 +45,5 @@ def read(record: dict, opts: Options) -> list[Row]:
 
 
 FORMAT = register(
-    Format(
-        name="hh",
-        help="Anthropic HH transcripts (chosen, rejected)",
-        read=read,
-        kind=lambda mapping: Project.Kind.PAIRWISE,
-        sniff=lambda columns: columns == {"chosen", "rejected"},
-    )
+    Format("hh", HELP, read, kind=Project.Kind.PAIRWISE, sniff=lambda columns: columns == {"chosen", "rejected"})
 )

@@ -16,6 +16,8 @@ from labeling.data.formats import Format, register
 from labeling.data.rows import ImportFailed, Options, Row, RowError
 from labeling.models import Project
 
+HELP = "any columns, named with a mapping such as prompt=question, chosen=good, rejected=bad (category=COLUMN too)"
+
 TARGETS = (
     "prompt",
     "chosen",
@@ -133,13 +135,4 @@ def check_mapping(mapping: dict[str, str]) -> None:
         raise ImportFailed(f"mapping names {', '.join(sorted(targets)) or 'nothing'}: map exactly one of {shapes}")
 
 
-FORMAT = register(
-    Format(
-        name="mapped",
-        help="any columns, named with a mapping such as prompt=question, chosen=good, rejected=bad (category=COLUMN too)",
-        read=read,
-        kind=kind,
-        map_targets=TARGETS,
-        check_mapping=check_mapping,
-    )
-)
+FORMAT = register(Format("mapped", HELP, read, kind=kind, map_targets=TARGETS, check_mapping=check_mapping))

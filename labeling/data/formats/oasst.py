@@ -16,6 +16,8 @@ from labeling.data.formats import Format, register
 from labeling.data.rows import MAX_VOTES, Options, Row, RowError
 from labeling.models import Project
 
+HELP = "OpenAssistant message trees: ranked pairs into a pairwise project, emoji votes into a binary one"
+
 
 def _turn(message: dict, path: str) -> dict:
     role = message.get("role")
@@ -91,11 +93,8 @@ def read(record: dict, opts: Options) -> list[Row]:
     return rows
 
 
-FORMAT = register(
-    Format(
-        name="oasst",
-        help="OpenAssistant message trees: ranked pairs into a pairwise project, emoji votes into a binary one",
-        read=read,
-        sniff=lambda columns: "prompt" in columns and ("message_tree_id" in columns or "tree_state" in columns),
-    )
-)
+def sniff(columns: set[str]) -> bool:
+    return "prompt" in columns and ("message_tree_id" in columns or "tree_state" in columns)
+
+
+FORMAT = register(Format("oasst", HELP, read, sniff=sniff))

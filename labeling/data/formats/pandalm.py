@@ -12,6 +12,8 @@ from labeling.data.formats import Format, register
 from labeling.data.rows import Options, Row, RowError
 from labeling.models import Project
 
+HELP = "instruction, input, response1, response2, annotator1..N (0 tie, 1, 2)"
+
 _ANNOTATOR = re.compile(r"annotator(\d+)")
 _CHOICES = {0: "tie", 1: "a", 2: "b"}
 
@@ -43,12 +45,8 @@ def read(record: dict, opts: Options) -> list[Row]:
     return [Row(prompt, (a, b), labels=tuple(labels), sources=sources, metadata=metadata)]
 
 
-FORMAT = register(
-    Format(
-        name="pandalm",
-        help="instruction, input, response1, response2, annotator1..N (0 tie, 1, 2)",
-        read=read,
-        kind=lambda mapping: Project.Kind.PAIRWISE,
-        sniff=lambda columns: {"response1", "response2"} <= columns and any(_ANNOTATOR.fullmatch(c) for c in columns),
-    )
-)
+def sniff(columns: set[str]) -> bool:
+    return {"response1", "response2"} <= columns and any(_ANNOTATOR.fullmatch(c) for c in columns)
+
+
+FORMAT = register(Format("pandalm", HELP, read, kind=Project.Kind.PAIRWISE, sniff=sniff))

@@ -8,6 +8,8 @@ from labeling.data import rows as v
 from labeling.data.formats import Format, register
 from labeling.data.rows import Options, Row, RowError
 
+HELP = "one prompt per row (prompt, instruction [+ input] or MT-Bench turns); --map prompt=, id="
+
 _IDS = ("id", "uid", "question_id", "idx")
 _META = ("category", "cluster", "motivation_app")
 
@@ -37,17 +39,10 @@ def read(record: dict, opts: Options) -> list[Row]:
     return [Row(prompt, external_id=external_id[:200], metadata=metadata)]
 
 
-FORMAT = register(
-    Format(
-        name="prompts",
-        help="one prompt per row (prompt, instruction [+ input] or MT-Bench turns); --map prompt=, id=",
-        read=read,
-        sniff=lambda columns: (
-            bool(columns & {"prompt", "instruction", "turns"})
-            and not any(
-                "response" in c or c in ("chosen", "rejected", "completion", "output", "label") for c in columns
-            )
-        ),
-        map_targets=("prompt", "id"),
+def sniff(columns: set[str]) -> bool:
+    return bool(columns & {"prompt", "instruction", "turns"}) and not any(
+        "response" in c or c in ("chosen", "rejected", "completion", "output", "label") for c in columns
     )
-)
+
+
+FORMAT = register(Format("prompts", HELP, read, sniff=sniff, map_targets=("prompt", "id")))

@@ -7,9 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from labeling.data import rows as v
-from labeling.data.formats import Format, register
+from labeling.data.formats import Format, has_columns, register
 from labeling.data.rows import Options, Row, RowError
 from labeling.models import Project
+
+HELP = "prompt, chosen, rejected (text or conversational; the prompt may be implicit)"
 
 
 def read(record: dict, opts: Options) -> list[Row]:
@@ -52,11 +54,5 @@ def _implicit_prompt(chosen: Any, rejected: Any) -> Row:
 
 
 FORMAT = register(
-    Format(
-        name="trl",
-        help="prompt, chosen, rejected (text or conversational; the prompt may be implicit)",
-        read=read,
-        kind=lambda mapping: Project.Kind.PAIRWISE,
-        sniff=lambda columns: {"prompt", "chosen", "rejected"} <= columns,
-    )
+    Format("trl", HELP, read, kind=Project.Kind.PAIRWISE, sniff=has_columns("prompt", "chosen", "rejected"))
 )

@@ -4,9 +4,11 @@ boolean; in CSV also true/false/1/0) -> one binary item whose file label is up o
 from __future__ import annotations
 
 from labeling.data import rows as v
-from labeling.data.formats import Format, register
+from labeling.data.formats import Format, has_columns, register
 from labeling.data.rows import Options, Row
 from labeling.models import Project
+
+HELP = "prompt, completion, label (true/false): binary items"
 
 
 def read(record: dict, opts: Options) -> list[Row]:
@@ -17,11 +19,5 @@ def read(record: dict, opts: Options) -> list[Row]:
 
 
 FORMAT = register(
-    Format(
-        name="trl-unpaired",
-        help="prompt, completion, label (true/false): binary items",
-        read=read,
-        kind=lambda mapping: Project.Kind.BINARY,
-        sniff=lambda columns: {"prompt", "completion", "label"} <= columns,
-    )
+    Format("trl-unpaired", HELP, read, kind=Project.Kind.BINARY, sniff=has_columns("prompt", "completion", "label"))
 )
