@@ -3,18 +3,17 @@
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from labeling import services
 from labeling.models import Membership, Project
+from webapp import commands
 
 
-class Command(BaseCommand):
-    help = (
-        "Add an existing user to a project with a role, or change the role of a member already there. "
-        "The project keeps at least one admin. The last line printed is a JSON object: "
-        "project, username, role, created (false when an existing member's role was set)."
-    )
+class Command(commands.Command):
+    """Add an existing user to a project with a role, or change the role of a member already there. The project
+    keeps at least one admin. The last line printed is a JSON object: project, username, role, created (false
+    when an existing member's role was set)."""
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("slug", metavar="SLUG", help="the project's slug")
@@ -30,9 +29,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, slug: str, username: str, role: str, **options: Any) -> None:
-        project = Project.objects.filter(slug=slug).first()
-        if project is None:
-            raise CommandError(f"SLUG: there is no project {slug!r}")
+        project = commands.first_or_error(Project.objects.filter(slug=slug), f"SLUG: there is no project {slug!r}")
         created = not Membership.objects.filter(project=project, user__username=username).exists()
         try:
             if created:

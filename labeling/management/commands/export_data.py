@@ -6,21 +6,20 @@ from argparse import ArgumentParser
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from labeling.data import exporters
 from labeling.data.snapshots import create_snapshot
 from labeling.models import Project
+from webapp import commands
 
 
-class Command(BaseCommand):
-    help = (
-        "Export a project's judgments in a TRL format (.jsonl or .parquet by the suffix of --out). The last line "
-        "printed is a JSON object with rows, sha256 and snapshot (its id with --snapshot, else null)."
-    )
+class Command(commands.Command):
+    """Export a project's judgments in a TRL format (.jsonl or .parquet by the suffix of --out). The last line
+    printed is a JSON object with rows, sha256 and snapshot (its id with --snapshot, else null)."""
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("--project", required=True, metavar="SLUG")
+        commands.add_project_argument(parser, help=None, metavar="SLUG")
         parser.add_argument("--format", required=True, choices=exporters.FORMATS)
         parser.add_argument("--out", required=True, metavar="FILE", help="where to write: FILE.jsonl or FILE.parquet")
         parser.add_argument(
@@ -60,9 +59,8 @@ class Command(BaseCommand):
         parser.add_argument("--snapshot", action="store_true", help="also freeze the export as a dataset snapshot")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        project = Project.objects.filter(slug=options["project"]).first()
-        if project is None:
-            raise CommandError(f"no project {options['project']!r}")
+        slug = options["project"]
+        project = commands.first_or_error(Project.objects.filter(slug=slug), f"no project {slug!r}")
         out = Path(options["out"])
         try:
             spec = exporters.ExportSpec.for_file(

@@ -6,24 +6,22 @@ from argparse import ArgumentParser
 from pathlib import Path
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import transaction
 
 from labeling.data import formats, imports
 from labeling.data.files import FILE_HELP
 from labeling.models import Project
+from webapp import commands
 
 
-class Command(BaseCommand):
-    help = (
-        "Import a data set into a project (created if it does not exist, with --user as its admin). The last line "
-        "printed is a JSON object with the counts created: prompts, items, judgments (and the rows skipped)."
-    )
+class Command(commands.Command):
+    """Import a data set into a project (created if it does not exist, with --user as its admin). The last line
+    printed is a JSON object with the counts created: prompts, items, judgments (and the rows skipped)."""
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("file", help=f"a {FILE_HELP} file")
-        parser.add_argument("--project", required=True, metavar="SLUG")
+        commands.add_project_argument(parser, help=None, metavar="SLUG")
         parser.add_argument("--format", required=True, choices=formats.names())
         parser.add_argument(
             "--map",
@@ -57,11 +55,7 @@ class Command(BaseCommand):
             raise CommandError(f"{path}: no such file")
         try:
             mapping = imports.parse_mapping(options["map"])
-            user = None
-            if options["user"]:
-                user = get_user_model().objects.filter(username=options["user"]).first()
-                if user is None:
-                    raise CommandError(f"--user: no user named {options['user']!r}")
+            user = commands.user_option(options["user"]) if options["user"] else None
             kind = options["kind"] or formats.kind_needed(options["format"], mapping)
             with transaction.atomic():  # a failed import leaves no new project behind either
                 project = imports.ensure_project(options["project"], kind=kind, admin=user)

@@ -3,22 +3,21 @@
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
 from training import best_of_n
 from training.management import waiting
+from webapp import commands
 
 
-class Command(BaseCommand):
-    help = (
-        "Sample n responses per prompt from a policy version, rank them with a judge or a reward version, and "
-        'snapshot the best (SFT rows) and best vs worst (preference rows); prints {"job", "status", "prompts", '
-        '"sft_snapshot", "preference_snapshot"} last.'
-    )
+class Command(commands.JobCommand):
+    """Sample n responses per prompt from a policy version, rank them with a judge or a reward version, and
+    snapshot the best (SFT rows) and best vs worst (preference rows); prints {"job", "status", "prompts",
+    "sft_snapshot", "preference_snapshot"} last."""
 
-    def add_arguments(self, parser: CommandParser) -> None:
+    def add_job_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--model", required=True, help="name of a policy version of the project")
-        parser.add_argument("--project", required=True, help="slug of the project")
+        commands.add_project_argument(parser)
         parser.add_argument("--n", type=int, default=4, help="samples per prompt (2 or more)")
         source = parser.add_mutually_exclusive_group(required=True)
         source.add_argument("--judge", default="", help="a registered judge NAME, model:NAME or rule:NAME")
@@ -29,19 +28,13 @@ class Command(BaseCommand):
         parser.add_argument("--temperature", type=float, default=1.0)
         parser.add_argument("--top-p", type=float, default=1.0)
         parser.add_argument("--seed", type=int, default=0)
-        waiting.add_wait_arguments(parser)
 
     def handle(self, *args: Any, **opts: Any) -> None:
         project = waiting.project_option(opts["project"])
         policy = waiting.version_option(project, "model", opts["model"])
         reward = waiting.version_option(project, "reward", opts["reward"]) if opts["reward"] else None
         snapshot = waiting.snapshot_option(project, opts["snapshot"])
-        sampling = {
-            "max_new_tokens": opts["max_new_tokens"],
-            "temperature": opts["temperature"],
-            "top_p": opts["top_p"],
-            "seed": opts["seed"],
-        }
+        sampling = {key: opts[key] for key in ("max_new_tokens", "temperature", "top_p", "seed")}
         with waiting.service_errors():
             job = best_of_n.start_best_of_n(
                 policy=policy,
@@ -53,8 +46,4 @@ class Command(BaseCommand):
                 sampling=sampling,
             )
         self.stdout.write(f"queued best-of-{opts['n']} job {job.pk}")
-        waited = waiting.wait_if_asked(self, job, opts)
-        summary = best_of_n.best_of_n_summary(job)
-        waiting.write_json(self, summary)
-        if waited:
-            waiting.fail_unless_succeeded(job, summary["status"], "best-of-n")
+        self.wait_and_print(job, opts, lambda: best_of_n.best_of_n_summary(job), failure="best-of-n")

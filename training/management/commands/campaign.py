@@ -1,20 +1,21 @@
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
 from training import campaigns
 from training.management import waiting
 from training.models import Campaign
+from webapp import commands
 
 
-class Command(BaseCommand):
-    help = (
-        "Start a comparison campaign: generate what the models are missing, then pairwise items (left/right "
-        'balanced) into the project\'s annotation queue; prints {"campaign", "items"} last.'
-    )
+class Command(commands.JobCommand):
+    """Start a comparison campaign: generate what the models are missing, then pairwise items (left/right
+    balanced) into the project's annotation queue; prints {"campaign", "items"} last."""
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--project", required=True, help="slug of the project")
+    wait_for = "the campaign's job"
+
+    def add_job_arguments(self, parser: CommandParser) -> None:
+        commands.add_project_argument(parser)
         parser.add_argument(
             "--models", required=True, help="comma-separated model version names (or imported response sources)"
         )
@@ -25,7 +26,6 @@ class Command(BaseCommand):
         parser.add_argument("--temperature", type=float, default=0.0, help="0 is greedy")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--name", default="")
-        waiting.add_wait_arguments(parser, what="the campaign's job")
 
     def handle(self, *args: Any, **opts: Any) -> None:
         project = waiting.project_option(opts["project"])
@@ -41,5 +41,4 @@ class Command(BaseCommand):
                 name=opts["name"],
             )
         self.stdout.write(f"queued campaign {campaign.pk} (job {campaign.job_id})")
-        waiting.wait_if_asked(self, campaign.job, opts)
-        waiting.write_json(self, campaigns.campaign_summary(campaign))
+        self.wait_and_print(campaign.job, opts, lambda: campaigns.campaign_summary(campaign))

@@ -3,26 +3,24 @@
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
 from training import evaluations
 from training.management import waiting
+from webapp import commands
 
 
-class Command(BaseCommand):
-    help = (
-        "Evaluate a reward version (or a DPO policy as an implicit reward model, against its parent or "
-        "--reference) on a project's pairs with a known preference or a preference snapshot; prints "
-        '{"accuracy", "n", "categories": {NAME: {"accuracy", "n"}}, ...} last.'
-    )
+class Command(commands.JobCommand):
+    """Evaluate a reward version (or a DPO policy as an implicit reward model, against its parent or
+    --reference) on a project's pairs with a known preference or a preference snapshot; prints
+    {"accuracy", "n", "categories": {NAME: {"accuracy", "n"}}, ...} last."""
 
-    def add_arguments(self, parser: CommandParser) -> None:
+    def add_job_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--model", required=True, help="name of a reward (or DPO policy) version of the project")
-        parser.add_argument("--project", required=True, help="slug of the project whose pairs are the test set")
+        commands.add_project_argument(parser, help="slug of the project whose pairs are the test set")
         parser.add_argument("--snapshot", type=int, default=None, help="id of a preference snapshot to use instead")
         parser.add_argument("--reference", default="", help="a DPO policy's reference version (default: its parent)")
         parser.add_argument("--category-field", default="category", help="the prompt metadata key naming a category")
-        waiting.add_wait_arguments(parser)
 
     def handle(self, *args: Any, **opts: Any) -> None:
         project = waiting.project_option(opts["project"])
@@ -38,8 +36,4 @@ class Command(BaseCommand):
                 category_field=opts["category_field"],
             )
         self.stdout.write(f"queued evaluation job {job.pk}")
-        waited = waiting.wait_if_asked(self, job, opts)
-        summary = evaluations.evaluation_summary(job)
-        waiting.write_json(self, summary)
-        if waited:
-            waiting.fail_unless_succeeded(job, summary["status"], "evaluation")
+        self.wait_and_print(job, opts, lambda: evaluations.evaluation_summary(job), failure="evaluation")

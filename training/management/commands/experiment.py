@@ -1,21 +1,20 @@
 """python manage.py experiment online-vs-offline [--seeds 5] [--budget N] [--rounds R] --out DIR:
 does online preference data beat offline data at the same budget? (see training/ml/experiment.py)."""
 
-import json
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings as django_settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
+
+from training.management import waiting
+from webapp import commands
 
 
-class Command(BaseCommand):
-    help = (
-        "Run an experiment with a simulated annotator; online-vs-offline compares DPO on N judgments "
-        "collected once from the start policy with R rounds of N/R judgments of the current policy. Writes "
-        'experiment.json and experiment.svg into --out and prints {"offline", "online", "seeds", "budget", '
-        '"rounds", ...} last.'
-    )
+class Command(commands.Command):
+    """Run an experiment with a simulated annotator; online-vs-offline compares DPO on N judgments collected
+    once from the start policy with R rounds of N/R judgments of the current policy. Writes experiment.json and
+    experiment.svg into --out and prints {"offline", "online", "seeds", "budget", "rounds", ...} last."""
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name", choices=["online-vs-offline"], help="the experiment to run")
@@ -62,4 +61,4 @@ class Command(BaseCommand):
             {"seed": s["seed"], "offline": s["offline"]["reward"], "online": s["online"]["reward"]}
             for s in summary["per_seed"]
         ]
-        self.stdout.write(json.dumps(summary | {"per_seed": per_seed}))
+        waiting.write_json(self, summary | {"per_seed": per_seed})

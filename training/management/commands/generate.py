@@ -1,23 +1,19 @@
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
 from training import generation
 from training.management import waiting
-from training.management.waiting import wait_for_job
-
-__all__ = ["Command", "wait_for_job"]
+from webapp import commands
 
 
-class Command(BaseCommand):
-    help = (
-        "Queue a generation batch (a model version x the project's prompts x sampling settings) for the gpu "
-        'workers; prints {"job", "status", "responses"} last.'
-    )
+class Command(commands.JobCommand):
+    """Queue a generation batch (a model version x the project's prompts x sampling settings) for the gpu
+    workers; prints {"job", "status", "responses"} last."""
 
-    def add_arguments(self, parser: CommandParser) -> None:
+    def add_job_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--model", required=True, help="name of a registered ModelVersion of the project")
-        parser.add_argument("--project", required=True, help="slug of the project")
+        commands.add_project_argument(parser)
         parser.add_argument("--split", default="", help="only the prompts of this split (train | test)")
         parser.add_argument("--n", type=int, default=1, help="samples per prompt")
         parser.add_argument("--max-new-tokens", type=int, default=64)
@@ -26,7 +22,6 @@ class Command(BaseCommand):
         parser.add_argument("--top-k", type=int, default=0)
         parser.add_argument("--stop", action="append", default=[], help="a stop string (repeatable)")
         parser.add_argument("--seed", type=int, default=0)
-        waiting.add_wait_arguments(parser)
 
     def handle(self, *args: Any, **opts: Any) -> None:
         project = waiting.project_option(opts["project"])
@@ -36,5 +31,4 @@ class Command(BaseCommand):
         with waiting.service_errors():
             job = generation.start_generation(model_version=version, split=opts["split"], sampling=sampling)
         self.stdout.write(f"queued generation job {job.pk}")
-        waiting.wait_if_asked(self, job, opts)
-        waiting.write_json(self, generation.generation_summary(job))
+        self.wait_and_print(job, opts, lambda: generation.generation_summary(job))

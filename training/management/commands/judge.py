@@ -1,22 +1,20 @@
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
 from training import judging
 from training.management import waiting
+from webapp import commands
 
 
-class Command(BaseCommand):
-    help = (
-        "Queue a judging run: a judge (a registered NAME, model:NAME or rule:NAME) answers the project's "
-        'pairwise items it has not judged yet; prints {"job", "judged", "ties", "swap_inconsistent"} last.'
-    )
+class Command(commands.JobCommand):
+    """Queue a judging run: a judge (a registered NAME, model:NAME or rule:NAME) answers the project's
+    pairwise items it has not judged yet; prints {"job", "judged", "ties", "swap_inconsistent"} last."""
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--project", required=True, help="slug of the project")
+    def add_job_arguments(self, parser: CommandParser) -> None:
+        commands.add_project_argument(parser)
         parser.add_argument("--judge", required=True, help="a registered judge NAME, model:NAME or rule:NAME")
         parser.add_argument("--limit", type=int, default=None, help="judge at most this many items")
-        waiting.add_wait_arguments(parser)
 
     def handle(self, *args: Any, **opts: Any) -> None:
         project = waiting.project_option(opts["project"])

@@ -1,16 +1,16 @@
-import json
-import time
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from labeling.models import DatasetSnapshot
 from training import algorithms, services
+from training.management import waiting
 from training.models import ModelVersion
+from webapp import commands
 
 
-class Command(BaseCommand):
-    help = "Queue a training job for the running workers; with --wait, print its final state as JSON."
+class Command(commands.Command):
+    """Queue a training job for the running workers; with --wait, print its final state as JSON."""
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--algorithm", required=True, choices=list(algorithms.ALGORITHMS))
@@ -23,17 +23,16 @@ class Command(BaseCommand):
             "--reward", metavar="SOURCE", help="online algorithms: model:NAME, judge:NAME or rule:NAME (sets `reward`)"
         )
         parser.add_argument("--wait", action="store_true", help="wait for the job to finish")
-        parser.add_argument("--timeout", type=float, default=24 * 3600, help="seconds to wait at most")
+        parser.add_argument("--timeout", type=float, default=waiting.DEFAULT_TIMEOUT, help="seconds to wait at most")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        snapshot = DatasetSnapshot.objects.filter(pk=opts["snapshot"]).first()
-        if snapshot is None:
-            raise CommandError(f"--snapshot: no snapshot with id {opts['snapshot']}")
-        base = ModelVersion.objects.filter(project=snapshot.project, name=opts["base"]).first()
-        if base is None:
-            raise CommandError(
-                f"--base: no model named {opts['base']!r} in project {snapshot.project.slug}; see `register_model`"
-            )
+        snapshot = commands.first_or_error(
+            DatasetSnapshot.objects.filter(pk=opts["snapshot"]), f"--snapshot: no snapshot with id {opts['snapshot']}"
+        )
+        base = commands.first_or_error(
+            ModelVersion.objects.filter(project=snapshot.project, name=opts["base"]),
+            f"--base: no model named {opts['base']!r} in project {snapshot.project.slug}; see `register_model`",
+        )
         overrides = {}
         for item in opts["set"]:
             key, sep, value = item.partition("=")
@@ -50,10 +49,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         self.stdout.write(f"queued job {job.pk}")
         if opts["wait"]:
-            deadline = time.monotonic() + opts["timeout"]
-            while not job.is_finished and time.monotonic() < deadline:
-                time.sleep(1)
-                job.refresh_from_db()
+            waiting.wait_for_job(job, opts["timeout"], inline=False)
         output = ModelVersion.objects.filter(produced_by=job).values_list("name", flat=True).first()
         last = job.metrics[-1] if job.metrics else {}
-        self.stdout.write(json.dumps({"job": job.pk, "status": job.status, "output_model": output, "metrics": last}))
+        waiting.write_json(self, {"job": job.pk, "status": job.status, "output_model": output, "metrics": last})

@@ -1,20 +1,18 @@
-import json
 import time
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
-from labeling.models import Project
 from training import campaigns
 from training.leaderboard import leaderboard
+from training.management import waiting
+from webapp import commands
 
 
-class Command(BaseCommand):
-    help = (
-        "Bradley-Terry leaderboard (ratings with 95% bootstrap intervals) of a project's battles between model "
-        'versions, or of a battle log file; prints {"models", "battles", "seconds"} last.'
-    )
+class Command(commands.Command):
+    """Bradley-Terry leaderboard (ratings with 95% bootstrap intervals) of a project's battles between model
+    versions, or of a battle log file; prints {"models", "battles", "seconds"} last."""
 
     def add_arguments(self, parser: CommandParser) -> None:
         source = parser.add_mutually_exclusive_group(required=True)
@@ -36,10 +34,7 @@ class Command(BaseCommand):
             except (ValueError, UnicodeDecodeError) as exc:
                 raise CommandError(f"--battles {path}: {exc}") from None
         else:
-            project = Project.objects.filter(slug=opts["project"]).first()
-            if project is None:
-                raise CommandError(f"--project: no project with slug {opts['project']!r}")
-            rows = campaigns.battles(project, opts["who"])
+            rows = campaigns.battles(waiting.project_option(opts["project"]), opts["who"])
         start = time.perf_counter()
         board = leaderboard(rows, bootstrap=opts["bootstrap"], seed=opts["seed"])
         seconds = time.perf_counter() - start
@@ -48,4 +43,4 @@ class Command(BaseCommand):
                 f"{m.name:30} {m.rating:8.1f}  [{m.ci[0]:.1f}, {m.ci[1]:.1f}]  {m.battles:6d} battles  "
                 f"{100 * m.win_rate:5.1f}% won"
             )
-        self.stdout.write(json.dumps(campaigns.leaderboard_json(board, seconds)))
+        waiting.write_json(self, campaigns.leaderboard_json(board, seconds))

@@ -1,26 +1,25 @@
-import json
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
 
 from labeling.models import Project
 from training import pipelines
-from training.management.commands.generate import wait_for_job
-from training.management.commands.round import parse_sets
 from training.models import ModelVersion
+from webapp import commands
 
 
-class Command(BaseCommand):
-    help = (
-        "Run a recipe of steps (each a job whose inputs come from earlier steps) in a project, created with "
-        '--user as its admin if it does not exist; prints {"pipeline", "status", "steps": [{"name", "job", "status"}]} last.'
-    )
+class Command(commands.JobCommand):
+    """Run a recipe of steps (each a job whose inputs come from earlier steps) in a project, created with
+    --user as its admin if it does not exist; prints {"pipeline", "status", "steps": [{"name", "job", "status"}]}
+    last."""
 
-    def add_arguments(self, parser: CommandParser) -> None:
+    wait_for = "the pipeline"
+    run_inline = "it"
+
+    def add_job_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("recipe", help="the recipe to run")
-        parser.add_argument("--project", required=True, help="slug of the project")
+        commands.add_project_argument(parser)
         parser.add_argument("--user", default="", help="username: the admin of a project created here")
         parser.add_argument(
             "--base",
@@ -33,17 +32,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--resume", type=int, default=None, help="resume this failed pipeline (with --set corrections)"
         )
-        parser.add_argument("--wait", action="store_true", help="wait for the pipeline to finish")
-        parser.add_argument("--inline", action="store_true", help="run it in this process, not on a worker")
-        parser.add_argument("--timeout", type=float, default=24 * 3600, help="seconds to wait at most")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        settings = parse_sets(opts["set"])
+        settings = commands.parse_sets(opts["set"])
         try:
             if opts["resume"] is not None:
-                pipeline = pipelines.Pipeline.objects.filter(pk=opts["resume"], project__slug=opts["project"]).first()
-                if pipeline is None:
-                    raise CommandError(f"--resume: no pipeline {opts['resume']} in project {opts['project']!r}")
+                pipeline = commands.first_or_error(
+                    pipelines.Pipeline.objects.filter(pk=opts["resume"], project__slug=opts["project"]),
+                    f"--resume: no pipeline {opts['resume']} in project {opts['project']!r}",
+                )
                 pipelines.resume_pipeline(pipeline, settings)
             else:
                 with transaction.atomic():
@@ -68,9 +65,7 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"queued pipeline {pipeline.pk} (job {pipeline.job_id})")
-        if (opts["wait"] or opts["inline"]) and pipeline.job is not None:
-            wait_for_job(pipeline.job, opts["timeout"], opts["inline"])
-        self.stdout.write(json.dumps(pipelines.pipeline_summary(pipeline)))
+        self.wait_and_print(pipeline.job, opts, lambda: pipelines.pipeline_summary(pipeline))
 
     def _project(self, slug: str, username: str) -> Project:
         project = Project.objects.filter(slug=slug).first()
@@ -78,9 +73,7 @@ class Command(BaseCommand):
             return project
         if not username:
             raise CommandError(f"--project: no project {slug!r}; give --user to create it with that user as its admin")
-        user = get_user_model().objects.filter(username=username).first()
-        if user is None:
-            raise CommandError(f"--user: no user named {username!r}")
+        user = commands.user_option(username)
         from django.core.exceptions import ValidationError
 
         from labeling.services import create_project
