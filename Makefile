@@ -55,10 +55,18 @@ run: seed
 
 # The suite on the stack the environment names (CI: Postgres + Redis), then everything that
 # touches the database or the broker again on the embedded defaults (SQLite + a SQLite-file Celery broker).
-# Lint first; both pytest passes always run, and make fails at the end if either did.
+# The soak (minutes of a mostly idle worker on the embedded defaults) runs beside both, in its own VAR_DIR.
+# Lint first; every pytest run always runs, and make fails at the end if any did (a soak that PYTEST_ARGS
+# deselects, pytest's exit 5, is not a failure).
+SOAK_DIR := var/soak
 test: install lint
-	@stack=0; embedded=0; \
-	$(PY) -m pytest $(PYTEST_ARGS) || stack=$$?; \
-	DATABASE_URL= REDIS_URL= $(PY) -m pytest -m "not ml" $(PYTEST_ARGS) || embedded=$$?; \
-	echo "pytest exit codes: stack=$$stack embedded=$$embedded"; \
-	test $$stack -eq 0 -a $$embedded -eq 0
+	@mkdir -p $(SOAK_DIR); \
+	DATABASE_URL= REDIS_URL= VAR_DIR=$(SOAK_DIR) $(PY) -m pytest -m soak -p no:cacheprovider $(PYTEST_ARGS) \
+	    > $(SOAK_DIR)/pytest.log 2>&1 & soak_pid=$$!; \
+	stack=0; embedded=0; soak=0; \
+	$(PY) -m pytest -m "not soak" $(PYTEST_ARGS) || stack=$$?; \
+	DATABASE_URL= REDIS_URL= $(PY) -m pytest -m "not ml and not soak" $(PYTEST_ARGS) || embedded=$$?; \
+	wait $$soak_pid || soak=$$?; test $$soak -ne 5 || soak=0; \
+	echo "--- the soak, run beside the passes above:"; tail -n 25 $(SOAK_DIR)/pytest.log; \
+	echo "pytest exit codes: stack=$$stack embedded=$$embedded soak=$$soak"; \
+	test $$stack -eq 0 -a $$embedded -eq 0 -a $$soak -eq 0

@@ -35,3 +35,15 @@ def make_project(db):
         return project
 
     return make
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing():
+    """Django's default hasher costs most of a second per password by design; tests log in and create
+    users hundreds of times, so they hash with MD5 (never do this outside tests)."""
+    from django.conf import settings
+    from django.contrib.auth import hashers
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    hashers.get_hashers.cache_clear()
+    hashers.get_hashers_by_algorithm.cache_clear()

@@ -51,6 +51,7 @@ def test_two_anonymous_models_stream_side_by_side_and_a_key_votes_then_names_sho
     page.wait_for_load_state()
     page.click("text=Arena")
     page.click("text=Enter the arena")
+    page.wait_for_selector("#battle", state="attached")  # the arena page has loaded
     page.evaluate(COUNT_PIECES)
     page.screenshot(path=str(SHOTS / "arena-empty.png"), full_page=True)
 

@@ -51,6 +51,8 @@ def test_the_base_model_and_snapshot_lists_follow_the_algorithm(page, live_serve
         "() => document.querySelector('select[name=algorithm]').value === 'kto'"
         " && document.querySelector('input[name=cfg_desirable_weight]') !== null"
     )
+    # htmx binds the swapped-in select once the swap has settled; a faster-than-human change before that is lost
+    page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
     snapshots = [s for s in _options(page, "snapshot") if s.startswith("#")]
     assert len(snapshots) == 1 and "unpaired" in snapshots[0] and "101 rows" in snapshots[0]
     page.select_option("select[name=algorithm]", "reward")
