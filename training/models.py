@@ -415,15 +415,17 @@ class Evaluation(Job):
 class Round(Authored):
     """One turn of the loop (training/rounds.py): policy vN meets its opponent (vN-1, or a version
     named) in a campaign -> a judge and/or the annotators judge the items -> a preference snapshot ->
-    a training job (DPO by default) -> vN+1 -> an evaluation campaign vN+1 vs vN, judged -> the rating
-    change. Driven by its ROUND job (workers/rounds.py), which records each child here as it goes, so a
-    resumed round continues where it stopped."""
+    a training job (DPO by default; or rm-ppo: a reward job on the snapshot, a prompt snapshot, then a
+    PPO job against the new reward version) -> vN+1 -> an evaluation campaign vN+1 vs vN, judged -> the
+    rating change. Driven by its ROUND job (workers/rounds.py), which records each child here as it
+    goes, so a resumed round continues where it stopped."""
 
     class Status(models.TextChoices):
         CAMPAIGN = "campaign", "Generating the campaign"
         JUDGING = "judging", "Judging"
         COLLECTING = "collecting", "Waiting for the annotators"
         SNAPSHOT = "snapshot", "Snapshot"
+        REWARD = "reward", "Training the reward model"
         TRAINING = "training", "Training"
         EVALUATING = "evaluating", "Evaluating the new version"
         DONE = "done", "Done"
@@ -450,6 +452,9 @@ class Round(Authored):
     campaign = optional_fk(Campaign, models.SET_NULL, "rounds")
     judging_job = optional_fk(Job, models.SET_NULL, "+")
     snapshot = input_snapshot("rounds")
+    reward_job = optional_fk(TrainingJob, models.SET_NULL, "+", "rm-ppo: the reward-model update on the snapshot.")
+    reward_version = optional_fk(ModelVersion, models.SET_NULL, "+", "rm-ppo: the reward version PPO trains against.")
+    prompt_snapshot = input_snapshot("+", "rm-ppo: the prompts of the round's split that PPO samples from.")
     training_job = optional_fk(TrainingJob, models.SET_NULL, "rounds")
     new_version = optional_fk(ModelVersion, models.SET_NULL, "rounds_produced")
     eval_campaign = optional_fk(Campaign, models.SET_NULL, "+")

@@ -4,6 +4,10 @@
       --a judge and/or the annotators--> judgments --snapshot (preference)--> training job (DPO by default)
       --> vN+1 --evaluation campaign vN+1 vs vN, judged--> rating change on the leaderboard
 
+An rm-ppo round trains in two jobs instead of one: a reward-model update on the preference snapshot
+(from the reward version named by `reward_model`, else the project's newest, else the policy), then
+PPO from the policy on a prompt snapshot of the round's split, with the new reward version as reward.
+
 `start_round` validates everything it can up front and queues the round's ROUND job; the job's runner
 (workers/rounds.py) calls the `ensure_*` steps below in order. Each step is idempotent: it records
 what it made on the Round row (campaign, judging job, snapshot, training job, new version, ...) and
@@ -28,6 +32,19 @@ from labeling.models import Item, Project, Prompt
 from training import algorithms, campaigns, jobs, services
 from training.models import Campaign, Job, ModelVersion, Round, TrainingJob
 
+# The algorithms a round trains with (start_round, the rounds page and the round command read this): each
+# preference algorithm of the table that trains a policy (one job on the round's snapshot), and RM_PPO.
+RM_PPO = "rm-ppo"
+RM_PPO_JOBS = ("reward", "ppo")  # its jobs' algorithms, in order; its training overrides are "<algorithm>.KEY"
+ROUND_ALGORITHMS: dict[str, str] = {
+    **{
+        a.name: a.label
+        for a in algorithms.ALGORITHMS.values()
+        if "preference" in a.trains_on and a.produces == "policy"
+    },
+    RM_PPO: "Reward-model update, then PPO",
+}
+
 # Settings of the round itself; every other key is a training override of the round's algorithm.
 ROUND_DEFAULTS: dict[str, Any] = {
     "split": "train",  # the prompts of the round's campaign
@@ -36,6 +53,7 @@ ROUND_DEFAULTS: dict[str, Any] = {
     "temperature": 0.0,
     "seed": 0,
     "opponent": "",  # a version of the project to meet instead of the policy's parent
+    "reward_model": "",  # rm-ppo: the reward version to update (empty: the project's newest, else the policy)
     "limit": None,  # judge at most this many items per judging run
     "bootstrap": 1000,  # bootstrap rounds of the rating-change interval
 }
@@ -75,8 +93,51 @@ def parse_settings(values: dict[str, Any] | None) -> tuple[dict[str, Any], dict[
             raise ValueError("limit: must be at least 1")
     else:
         out["limit"] = None
-    out["opponent"] = str(out["opponent"] or "").strip()
+    for key in ("opponent", "reward_model"):
+        out[key] = str(out[key] or "").strip()
     return out, values
+
+
+def job_overrides(algorithm: str, overrides: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The training overrides of each job a round of `algorithm` launches, by the job's algorithm: an
+    rm-ppo round's keys are prefixed with it (reward.max_steps); ValueError naming a key without one."""
+    if algorithm != RM_PPO:
+        return {algorithm: overrides}
+    out: dict[str, dict[str, Any]] = {name: {} for name in RM_PPO_JOBS}
+    for key, value in overrides.items():
+        prefix, _, name = key.partition(".")
+        if prefix not in out or not name:
+            raise ValueError(
+                f"{key}: not a round setting; an {RM_PPO} round's training overrides are "
+                f"{' or '.join(p + '.KEY' for p in RM_PPO_JOBS)}"
+            )
+        out[prefix][name] = value
+    return out
+
+
+def check_overrides(algorithm: str, overrides: dict[str, Any]) -> None:
+    """Validate the overrides of each of the round's jobs with the algorithm table; ValueError naming the key
+    as it was given (an rm-ppo round's with its prefix)."""
+    prefixed = algorithm == RM_PPO
+    for name, values in job_overrides(algorithm, overrides).items():
+        if prefixed and name == "ppo" and "reward" in values:
+            raise ValueError("ppo.reward: set by the round (model:<the reward version it trains>)")
+        try:
+            algorithms.validate(name, values)
+        except algorithms.ConfigError as exc:
+            if not prefixed:
+                raise
+            raise ValueError(f"{name}.{exc}") from None
+
+
+def reward_model_named(project: Project, name: str) -> ModelVersion:
+    """The project's local reward version `name` (the round setting reward_model); ValueError naming it."""
+    version = ModelVersion.objects.filter(project=project, name=name).first()
+    if version is None:
+        raise ValueError(f"reward_model: project {project.slug} has no model named {name!r}")
+    if version.kind != ModelVersion.Kind.REWARD or not version.base:
+        raise ValueError(f"reward_model: {name} is not a local reward model")
+    return version
 
 
 def sampling_of(round_: Round) -> dict[str, Any]:
@@ -140,17 +201,17 @@ def start_round(
         raise ValueError(f"policy: {policy.name} belongs to another project")
     if policy.kind != ModelVersion.Kind.POLICY:
         raise ValueError(f"policy: {policy.name} is a {policy.kind} model; a round starts from a policy")
-    try:
-        spec = algorithms.get(algorithm)
-    except (KeyError, ValueError) as exc:
-        raise ValueError(f"algorithm: {exc}") from None
-    if "preference" not in spec.trains_on or spec.produces != "policy":
-        names = [
-            a.name for a in algorithms.ALGORITHMS.values() if "preference" in a.trains_on and a.produces == "policy"
-        ]
-        raise ValueError(f"algorithm: a round trains a policy on preference pairs: one of {', '.join(names)}")
+    if algorithm not in ROUND_ALGORITHMS:
+        raise ValueError(
+            f"algorithm: a round trains a policy on preference pairs, or a reward model then PPO: "
+            f"one of {', '.join(ROUND_ALGORITHMS)}, not {algorithm!r}"
+        )
     own, overrides = parse_settings(settings)
-    algorithms.validate(algorithm, overrides)  # ConfigError (a ValueError) naming the field
+    check_overrides(algorithm, overrides)  # ConfigError (a ValueError) naming the field
+    if own["reward_model"]:
+        if algorithm != RM_PPO:
+            raise ValueError(f"reward_model: only an {RM_PPO} round trains a reward model")
+        reward_model_named(project, own["reward_model"])
     opponent = opponent_for(policy, own["opponent"])
     judge = check_judge(project, judge)
     if not campaigns.prompt_set(project, split=own["split"]).exists():
@@ -175,7 +236,9 @@ def start_round(
 
 
 def round_of_job(job_id: int) -> Round:
-    return Round.objects.select_related("project", "policy", "opponent", "new_version").get(job_id=job_id)
+    return Round.objects.select_related("project", "policy", "opponent", "new_version", "reward_version").get(
+        job_id=job_id
+    )
 
 
 def overrides_of(round_: Round) -> dict[str, Any]:
@@ -277,43 +340,110 @@ def close_round(round_: Round) -> None:
     Round.objects.filter(pk=round_.pk).update(close_requested=True)
 
 
+def _ensure_snapshot(round_: Round, field: str, spec: exporters.ExportSpec, empty: str) -> Any:
+    """The snapshot kept in the round's `field`, made once; ValueError `empty` when it has no row."""
+    if getattr(round_, f"{field}_id") is None:
+        snapshot = create_snapshot(round_.project, spec, user=round_.created_by)
+        if snapshot.rows == 0:
+            raise ValueError(empty)
+        setattr(round_, field, snapshot)
+        _save(round_, field)
+    return getattr(round_, field)
+
+
 def ensure_snapshot(round_: Round) -> Any:
     """A preference snapshot of the project's judgments (every round's, majority per item)."""
-    if round_.snapshot_id is None:
-        snapshot = create_snapshot(round_.project, exporters.ExportSpec(format="preference"), user=round_.created_by)
-        if snapshot.rows == 0:
-            raise ValueError(
-                "snapshot: the judgments give no preference pairs (every item was a tie or is unjudged); "
-                "judge more items or use another judge"
+    return _ensure_snapshot(
+        round_,
+        "snapshot",
+        exporters.ExportSpec(format="preference"),
+        "snapshot: the judgments give no preference pairs (every item was a tie or is unjudged); "
+        "judge more items or use another judge",
+    )
+
+
+def ensure_prompt_snapshot(round_: Round) -> Any:
+    """rm-ppo: a prompt-only snapshot of the round's split, the prompts PPO samples from."""
+    split = round_.settings["split"] or "all"
+    return _ensure_snapshot(
+        round_, "prompt_snapshot", exporters.ExportSpec(format="prompts", split=split), f"split: no prompts in {split}"
+    )
+
+
+def trains_reward_model(round_: Round) -> bool:
+    return round_.algorithm == RM_PPO
+
+
+def reward_start(round_: Round) -> ModelVersion:
+    """Where an rm-ppo round's reward job starts: the reward version named by the setting reward_model,
+    else the project's newest local reward version, else the policy itself (a new score head)."""
+    name = round_.settings.get("reward_model", "")
+    if name:
+        return reward_model_named(round_.project, name)
+    newest = (
+        ModelVersion.objects.filter(project=round_.project, kind=ModelVersion.Kind.REWARD)
+        .exclude(base="")
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    return newest or round_.policy
+
+
+def _ensure_training_job(
+    round_: Round, field: str, algorithm: str, base: Callable[[], ModelVersion], snapshot: Any, **fixed: Any
+) -> TrainingJob:
+    """The training job kept in the round's `field`: `algorithm` from `base()` on `snapshot`, with the
+    round's overrides for it and the `fixed` ones (launched once)."""
+    if getattr(round_, f"{field}_id") is None:
+        with transaction.atomic():
+            job = services.launch_job(
+                algorithm=algorithm,
+                base_model=base(),
+                snapshot=snapshot,
+                overrides={**job_overrides(round_.algorithm, overrides_of(round_))[algorithm], **fixed},
+                user=round_.created_by,
             )
-        round_.snapshot = snapshot
-        _save(round_, "snapshot")
-    return round_.snapshot
+            setattr(round_, field, job)
+            _save(round_, field)
+    return getattr(round_, field)
+
+
+def ensure_reward_training(round_: Round) -> TrainingJob:
+    """rm-ppo: the reward-model update on the round's preference snapshot."""
+    return _ensure_training_job(round_, "reward_job", "reward", lambda: reward_start(round_), round_.snapshot)
 
 
 def ensure_training(round_: Round) -> TrainingJob:
-    if round_.training_job_id is None:
-        with transaction.atomic():
-            round_.training_job = services.launch_job(
-                algorithm=round_.algorithm,
-                base_model=round_.policy,
-                snapshot=round_.snapshot,  # type: ignore[arg-type]
-                overrides=overrides_of(round_),
-                user=round_.created_by,
-            )
-            _save(round_, "training_job")
-    return round_.training_job  # type: ignore[return-value]
+    """The job that trains vN+1 from the policy: the round's algorithm on its snapshot, or (rm-ppo) PPO on
+    the prompt snapshot against the round's new reward version."""
+    if not trains_reward_model(round_):
+        return _ensure_training_job(round_, "training_job", round_.algorithm, lambda: round_.policy, round_.snapshot)
+    reward = f"model:{record_reward_version(round_).name}"
+    return _ensure_training_job(
+        round_, "training_job", "ppo", lambda: round_.policy, round_.prompt_snapshot, reward=reward
+    )
+
+
+def _record_version(round_: Round, field: str, job_field: str) -> ModelVersion:
+    """The version the training job in `job_field` registered, kept in `field` (ValueError if it registered none)."""
+    if getattr(round_, f"{field}_id") is None:
+        job_id = getattr(round_, f"{job_field}_id")
+        version = ModelVersion.objects.filter(produced_by_id=job_id).first()
+        if version is None:
+            raise ValueError(f"training: job {job_id} registered no model version")
+        setattr(round_, field, version)
+        _save(round_, field)
+    return getattr(round_, field)
+
+
+def record_reward_version(round_: Round) -> ModelVersion:
+    """rm-ppo: the reward version the reward job registered."""
+    return _record_version(round_, "reward_version", "reward_job")
 
 
 def record_new_version(round_: Round) -> ModelVersion:
     """vN+1: the version the training job registered (ValueError if it registered none)."""
-    if round_.new_version_id is None:
-        version = ModelVersion.objects.filter(produced_by_id=round_.training_job_id).first()
-        if version is None:
-            raise ValueError(f"training: job {round_.training_job_id} registered no model version")
-        round_.new_version = version
-        _save(round_, "new_version")
-    return round_.new_version  # type: ignore[return-value]
+    return _record_version(round_, "new_version", "training_job")
 
 
 def wants_evaluation(round_: Round) -> bool:
@@ -400,6 +530,8 @@ def rounds_of(project: Project) -> QuerySet[Round]:
             "campaign",
             "judging_job",
             "snapshot",
+            "reward_job",
+            "reward_version",
             "training_job",
             "new_version",
             "eval_campaign",

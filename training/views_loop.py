@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from labeling.models import Project
 from labeling.selectors import get_project_for_user
-from training import algorithms, rounds, services
+from training import rounds, services
 from training.models import ModelVersion, Round
 from training.views import start_form_page
 
@@ -62,12 +62,8 @@ def project_rounds(request: HttpRequest, slug: str) -> HttpResponse:
     """A project's rounds (items, judgments, snapshot, job, new version, rating change), and the form that starts one."""
 
     def context(project: Project) -> dict[str, Any]:
-        preference = [
-            (a.name, a.label)
-            for a in algorithms.ALGORITHMS.values()
-            if "preference" in a.trains_on and a.produces == "policy"
-        ]
-        return {"rows": rounds.round_rows(project), "policies": _policies(project), "algorithms": preference}
+        choices = list(rounds.ROUND_ALGORITHMS.items())
+        return {"rows": rounds.round_rows(project), "policies": _policies(project), "algorithms": choices}
 
     def start(project: Project) -> HttpResponse:
         round_ = rounds.start_round(

@@ -1,8 +1,9 @@
 """The runner of rounds (Job.Kind.ROUND), and how a driving job waits on its child jobs.
 
 A round's job walks the stages of training/rounds.py in order (campaign -> judging -> annotators ->
-snapshot -> training -> evaluation), each step idempotent and recorded on the Round row, so a resumed
-round job continues where it stopped (a failed child job is resumed, not made again).
+snapshot -> [rm-ppo: reward training -> prompt snapshot ->] training -> evaluation), each step
+idempotent and recorded on the Round row, so a resumed round job continues where it stopped (a failed
+child job is resumed, not made again).
 
 Waiting on a child (`await_child`): the driver polls the child's status and beats its own progress
 meanwhile. A child still queued while no other live worker takes its queue is run here, in this
@@ -96,6 +97,12 @@ def run_round(job: Job, progress: Progress) -> str:
         rounds.set_status(round_, Round.Status.SNAPSHOT)
         rounds.ensure_snapshot(round_)
         stage = 4
+        if rounds.trains_reward_model(round_):  # rm-ppo: the reward-model update and PPO's prompts first
+            rounds.set_status(round_, Round.Status.REWARD)
+            if not wait(rounds.ensure_reward_training(round_), "reward training"):
+                return _cancelled(round_)
+            rounds.record_reward_version(round_)
+            rounds.ensure_prompt_snapshot(round_)
         rounds.set_status(round_, Round.Status.TRAINING)
         if not wait(rounds.ensure_training(round_), "training"):
             return _cancelled(round_)
