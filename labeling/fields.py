@@ -23,3 +23,8 @@ def optional_fk(
     return models.ForeignKey(
         to, null=True, blank=True, on_delete=on_delete, related_name=related_name, help_text=help_text
     )
+
+
+def one_name_per_project(what: str) -> models.UniqueConstraint:
+    """No two `what`s of a project share a name (the `one_<what>_name_per_project` constraint)."""
+    return models.UniqueConstraint(fields=["project", "name"], name=f"one_{what}_name_per_project")

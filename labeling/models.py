@@ -62,9 +62,9 @@ class Project(models.Model):
 
 class Membership(models.Model):
     class Role(models.TextChoices):
-        ANNOTATOR = "annotator"
-        RESEARCHER = "researcher"
-        ADMIN = "admin"
+        ANNOTATOR = "annotator", "Annotator (judges items)"
+        RESEARCHER = "researcher", "Researcher (also imports, exports and trains)"
+        ADMIN = "admin", "Admin (also manages members)"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")

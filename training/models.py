@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from labeling.fields import optional_fk
+from labeling.fields import one_name_per_project, optional_fk
 from labeling.models import Authored, DatasetSnapshot, Item, Project, Prompt, Response
 
 
@@ -65,7 +65,7 @@ class ModelVersion(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        constraints = [models.UniqueConstraint(fields=["project", "name"], name="one_model_name_per_project")]
+        constraints = [one_name_per_project("model")]
 
     def __str__(self) -> str:
         return self.name
@@ -348,7 +348,7 @@ class Judge(Authored):
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["project", "name"], name="one_judge_name_per_project")]
+        constraints = [one_name_per_project("judge")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"
