@@ -31,15 +31,29 @@ def resolve_reward(project: Project, value: Any) -> dict[str, Any]:
             raise algorithms.ConfigError("reward", str(exc.args[0])) from None
         return {"kind": "rule", "rule": name}
     if kind == "model":
-        version = ModelVersion.objects.filter(project=project, name=name).first()
-        if version is None:
-            raise algorithms.ConfigError("reward", f"no model named {name!r} in project {project.slug}")
-        if version.kind != ModelVersion.Kind.REWARD or not version.base:
-            raise algorithms.ConfigError(
-                "reward", f"{name} is not a local reward model (model:NAME names a reward version)"
-            )
-        return {"kind": "model", "name": name, "base": version.base, "adapters": list(version.adapters)}
+        return {"kind": "model", **_reward_version(project, name, "reward")}
     return _resolve_judge(project, name)
+
+
+def resolve_value_model(project: Project, value: Any) -> dict[str, Any] | None:
+    """PPO's `value_model` setting ("model:NAME", a reward version of the project, or empty) as the
+    {"name", "base", "adapters"} the value model starts from; None when empty; ConfigError naming
+    `value_model` when it is malformed or names no local reward model of the project."""
+    if not value:
+        return None
+    kind, sep, name = str(value).strip().partition(":")
+    if kind != "model" or not sep or not name.strip():
+        raise algorithms.ConfigError("value_model", f"must be model:NAME (a reward version), not {value!r}")
+    return _reward_version(project, name.strip(), "value_model")
+
+
+def _reward_version(project: Project, name: str, field: str) -> dict[str, Any]:
+    version = ModelVersion.objects.filter(project=project, name=name).first()
+    if version is None:
+        raise algorithms.ConfigError(field, f"no model named {name!r} in project {project.slug}")
+    if version.kind != ModelVersion.Kind.REWARD or not version.base:
+        raise algorithms.ConfigError(field, f"{name} is not a local reward model (model:NAME names a reward version)")
+    return {"name": name, "base": version.base, "adapters": list(version.adapters)}
 
 
 def _resolve_judge(project: Project, name: str) -> dict[str, Any]:

@@ -140,6 +140,7 @@ def launch_job(
     config = algorithms.validate(algorithm, overrides)
     if algorithms.check_reward(algorithm, config) is not None:  # online: the reward source must exist in the project
         reward_sources.resolve_reward(snapshot.project, config["reward"])
+    reward_sources.resolve_value_model(snapshot.project, config.get("value_model"))  # PPO's, when it names one
     algorithms.check_snapshot_format(algorithm, snapshot.format)
     algorithms.check_base_kind(algorithm, base_model.kind)
     if eval_snapshot is not None and eval_snapshot.format != snapshot.format:

@@ -28,6 +28,9 @@ def run_training(job: Job, progress: Progress) -> str:
     jobs.restart_from(job.pk, int(checkpoint.name.rsplit("-", 1)[1]) if checkpoint else 0)
     # an online job's reward source (model:/judge:/rule:), resolved against its project to a plain dict
     reward = details.config.get("reward")
+    project = details.snapshot.project
+    # PPO's value model may start from a reward version the job names (value_model=model:NAME)
+    value_from = reward_sources.resolve_value_model(project, details.config.get("value_model"))
     result = registry.train(
         details.algorithm,
         base=start.base,
@@ -37,7 +40,8 @@ def run_training(job: Job, progress: Progress) -> str:
         output_dir=output_dir,
         callback=progress,
         resume_from_checkpoint=checkpoint,
-        reward=reward_sources.resolve_reward(details.snapshot.project, reward) if reward else None,
+        reward=reward_sources.resolve_reward(project, reward) if reward else None,
+        value_from=value_from,
     )
     if result.stopped_early and progress.cancel:
         services.finish_job(job.pk, status=Job.Status.CANCELLED, step=result.final_step)

@@ -113,3 +113,42 @@ def test_launch_job_names_the_reward_field_when_it_is_wrong(tiny_models, make_sn
     with pytest.raises(CommandError, match="reward: no model named 'ghost'"):
         call_command("launch_job", "--algorithm", "rloo", "--base", "tiny-policy", "--snapshot", str(train.pk),
                      "--reward", "model:ghost", stdout=io.StringIO())  # fmt: skip
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "value_model, message",
+    [("banana", "must be model:NAME"), ("model:ghost", "no model named 'ghost'"), ("model:tiny-policy", "not a local")],
+)
+def test_ppo_refuses_a_value_model_that_is_not_a_reward_version_of_the_project(
+    tiny_models, make_snapshot, value_model, message
+) -> None:
+    train, _ = make_snapshot("prompts", train=PROMPTS, test=HELD_OUT)
+    with pytest.raises(algorithms.ConfigError, match=message) as error:
+        services.launch_job(algorithm="ppo", base_model=tiny_models["policy"], snapshot=train,
+                            overrides={"reward": "rule:vocab-share", "value_model": value_model})  # fmt: skip
+    assert error.value.field == "value_model" and not Job.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ppo_on_a_worker_starts_its_value_model_from_the_reward_version_the_job_names(
+    start_worker, tiny_models, make_snapshot
+) -> None:
+    """With a rule as reward, value_model=model:NAME gives the value model the reward version's weights
+    (score head included), not the policy's backbone with a fresh head."""
+    from pathlib import Path
+
+    import torch
+    from safetensors.torch import load_file
+
+    worker = start_worker()
+    train, _ = make_snapshot("prompts", train=PROMPTS, test=HELD_OUT)
+    overrides = {"reward": "rule:vocab-share", "value_model": "model:tiny-reward", "max_steps": 2, "save_steps": 1,
+                 "per_device_train_batch_size": 4, "response_length": 8, "learning_rate": 1e-9,
+                 "num_ppo_epochs": 1}  # fmt: skip
+    job = services.launch_job(algorithm="ppo", base_model=tiny_models["policy"], snapshot=train, overrides=overrides)
+    wait_for(lambda: (job.refresh_from_db(), job.is_finished)[1], 300, "the PPO job", worker)
+    assert job.status == Job.Status.SUCCEEDED, f"{job.error}\n{worker.output()}"
+    saved = load_file(str(job.output_dir / "checkpoint-1" / "value" / "model.safetensors"))
+    reward = load_file(str(Path(tiny_models["reward"].base) / "model.safetensors"))
+    assert torch.allclose(saved["score.weight"].float(), reward["score.weight"].float(), atol=1e-5)

@@ -55,16 +55,20 @@ def train(
     callback: ProgressCallback | None = None,
     resume_from_checkpoint: str | Path | None = None,
     reward: dict[str, Any] | None = None,
+    value_from: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train `algorithm` from `base` + `adapters` (merged in order) on `train_rows`; see the module docstring.
 
-    `reward`: the resolved reward source of an online algorithm (see `training.ml.rewards`).
+    `reward`: the resolved reward source of an online algorithm (see `training.ml.rewards`);
+    `value_from`: PPO's value model start ({"base", "adapters"} of a reward version), when the job names one.
     """
     from datasets import Dataset
 
     row = algorithms.get(algorithm)
     entry = ENTRIES[row.name]
     extra: dict[str, Any] = {"reward": reward} if row.reward_required or reward is not None else {}
+    if value_from is not None:
+        extra["value_from"] = value_from
     return entry(
         make_config(algorithm, base, values),
         Dataset.from_list(train_rows),
