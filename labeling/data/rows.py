@@ -10,6 +10,7 @@ from typing import Any
 ROLES = ("system", "user", "assistant")
 MAX_DEPTH = 100  # nesting levels of a record (an OpenAssistant tree of 45 turns fits)
 MAX_VOTES = 100_000  # labels one record may carry (an emoji count is a number of rows to write)
+MAX_CATEGORY = 100  # characters of a category name
 
 
 def printable(text: str) -> str:
@@ -168,6 +169,18 @@ def boolean(value: Any, name: str, *, from_text: bool) -> bool:
 def distinct(a: str, b: str, name: str = "rejected") -> None:
     if a == b:
         raise RowError(name, "chosen and rejected are identical")
+
+
+def category(value: Any, column: str = "category") -> dict[str, str]:
+    """The prompt metadata a `category` cell gives: {"category": name}, or {} for an empty or absent cell."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return {}
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise RowError(column, f"expected a category name (text), got {kind_of(value)}")
+    name = str(value).strip()
+    if len(name) > MAX_CATEGORY:
+        raise RowError(column, f"a category name has at most {MAX_CATEGORY} characters, got {len(name)}")
+    return {"category": name}
 
 
 def instruction_prompt(instruction: str, extra: Any) -> str:

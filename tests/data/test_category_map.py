@@ -139,3 +139,27 @@ def test_a_bad_label_or_category_names_its_column(project, write, row, message):
     with pytest.raises(imports.ImportFailed, match=re.escape(message)):
         imports.import_file(project, path, fmt="mapped", mapping=mapping)
     assert not Prompt.objects.exists()
+
+
+def test_an_export_with_categories_imports_back_with_them_in_the_trl_formats(project, binary_project, write, tmp_path):
+    path = write("pairs.jsonl", [{"q": "Sum 2+2", "good": "4", "bad": "5", "topic": "math"},
+                                 {"q": "Greet me", "good": "Hello!", "bad": "Go away.", "topic": ""}])  # fmt: skip
+    imports.import_file(
+        project, path, fmt="mapped", mapping={"prompt": "q", "chosen": "good", "rejected": "bad", "category": "topic"}
+    )
+    _, pairs = export_rows(project, tmp_path, name="pairs-out.jsonl")
+    _, unpaired = export_rows(project, tmp_path, name="unpaired-out.jsonl", format="unpaired", from_pairs=True)
+    for prompt in Prompt.objects.filter(project=project):
+        prompt.delete()  # the same prompts come back from the files
+
+    imports.import_file(project, pairs, fmt="trl")
+    imports.import_file(binary_project, unpaired, fmt="trl-unpaired")
+
+    for target in (project, binary_project):
+        assert {p.text: p.metadata.get("category") for p in Prompt.objects.filter(project=target)} == {
+            "Sum 2+2": "math",
+            "Greet me": None,
+        }
+    bad = write("bad.jsonl", [{"prompt": "p", "chosen": "a", "rejected": "b", "category": ["not", "a", "name"]}])
+    with pytest.raises(Exception, match="field 'category': expected a category name"):
+        imports.import_file(project, bad, fmt="trl")

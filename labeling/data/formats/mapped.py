@@ -51,19 +51,6 @@ WINNERS = {
     "tie (bothbad)": "both_bad",
 }
 INDEX_LABELS = {"0": "a", "1": "b", "2": "tie"}  # `label` with two responses: the better one's 0-based index
-MAX_CATEGORY = 100  # characters of a category name
-
-
-def category(value: Any, column: str) -> dict[str, str]:
-    """The prompt metadata a `category` cell gives: {"category": name}, or {} for an empty cell."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return {}
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise RowError(column, f"expected a category name (text), got {v.kind_of(value)}")
-    name = str(value).strip()
-    if len(name) > MAX_CATEGORY:
-        raise RowError(column, f"a category name has at most {MAX_CATEGORY} characters, got {len(name)}")
-    return {"category": name}
 
 
 def read(record: dict, opts: Options) -> list[Row]:
@@ -75,7 +62,7 @@ def read(record: dict, opts: Options) -> list[Row]:
     prompt = v.prompt(value("prompt"), m["prompt"])
     conversational = isinstance(prompt, list)
     external_id = str(value("id"))[:200] if "id" in m else ""
-    metadata = category(value("category"), m["category"]) if "category" in m else {}
+    metadata = v.category(value("category"), m["category"]) if "category" in m else {}
     if "chosen" in m:
         a = v.response(value("chosen"), m["chosen"], conversational=conversational)
         b = v.response(value("rejected"), m["rejected"], conversational=conversational)

@@ -1,6 +1,7 @@
 """`trl`: TRL's preference format: `prompt`, `chosen`, `rejected`, standard text or conversational
 (lists of `{role, content}`), or with the prompt implicit in `chosen`/`rejected` (their shared
-start, found as TRL's `extract_prompt` does). The file's label: chosen (response A) is better."""
+start, found as TRL's `extract_prompt` does). The file's label: chosen (response A) is better. A
+`category` column (as exports write it) is kept with the prompt."""
 
 from __future__ import annotations
 
@@ -16,17 +17,18 @@ HELP = "prompt, chosen, rejected (text or conversational; the prompt may be impl
 
 def read(record: dict, opts: Options) -> list[Row]:
     chosen, rejected = v.get(record, "chosen"), v.get(record, "rejected")
+    metadata = v.category(record.get("category"))
     if record.get("prompt") is None:
-        return [_implicit_prompt(chosen, rejected)]
+        return [_implicit_prompt(chosen, rejected, metadata)]
     prompt = v.prompt(record["prompt"])
     conversational = isinstance(prompt, list)
     a = v.response(chosen, "chosen", conversational=conversational)
     b = v.response(rejected, "rejected", conversational=conversational)
     v.distinct(a, b)
-    return [Row(prompt, (a, b), labels=(("", "a"),))]
+    return [Row(prompt, (a, b), labels=(("", "a"),), metadata=metadata)]
 
 
-def _implicit_prompt(chosen: Any, rejected: Any) -> Row:
+def _implicit_prompt(chosen: Any, rejected: Any, metadata: dict[str, str]) -> Row:
     """TRL's implicit prompt: the longest shared start of `chosen` and `rejected`."""
     if isinstance(chosen, list) and isinstance(rejected, list):
         c, r = v.messages(chosen, "chosen"), v.messages(rejected, "rejected")
@@ -50,7 +52,7 @@ def _implicit_prompt(chosen: Any, rejected: Any) -> Row:
     else:
         raise RowError("rejected", f"chosen is {v.kind_of(chosen)} but rejected is {v.kind_of(rejected)}")
     v.distinct(a, b)
-    return Row(prompt, (a, b), labels=(("", "a"),))
+    return Row(prompt, (a, b), labels=(("", "a"),), metadata=metadata)
 
 
 FORMAT = register(

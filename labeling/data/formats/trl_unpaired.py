@@ -1,5 +1,6 @@
 """`trl-unpaired`: TRL's unpaired preference format (KTO): `prompt`, `completion`, `label` (a
-boolean; in CSV also true/false/1/0) -> one binary item whose file label is up or down."""
+boolean; in CSV also true/false/1/0) -> one binary item whose file label is up or down. A `category`
+column (as exports write it) is kept with the prompt."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ def read(record: dict, opts: Options) -> list[Row]:
     prompt = v.prompt(v.get(record, "prompt"))
     completion = v.response(v.get(record, "completion"), "completion", conversational=isinstance(prompt, list))
     label = v.boolean(v.get(record, "label"), "label", from_text=opts.file_type == "csv")
-    return [Row(prompt, (completion,), labels=(("", "up" if label else "down"),))]
+    metadata = v.category(record.get("category"))
+    return [Row(prompt, (completion,), labels=(("", "up" if label else "down"),), metadata=metadata)]
 
 
 FORMAT = register(
