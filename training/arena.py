@@ -1,7 +1,7 @@
 """The arena: a member types or picks a prompt, two anonymous policy versions of the project answer
 side by side, token by token, the member votes with a key and then sees the names.
 
-    start_battle (web) -> a Job of kind GENERATE (the battle; no GenerationBatch beside it) and the
+    start_battle (web) -> a Job of kind ARENA (the battle; not resumable: start a new one) and the
     task workers.arena.run_battle on the training (gpu) queue -> the worker streams both answers
     (training/streams.py: "arena-<battle>-left" / "-right") and then `record_battle` writes them
     through the one Writer: two responses (linked to their versions by Generation rows), one item
@@ -112,7 +112,7 @@ def arena_page(project: Project) -> dict[str, Any]:
 def get_battle(project: Project, user: Any, battle_id: int) -> Job:
     """The user's own battle `battle_id` in `project`; 404 otherwise (another's battle is not shown)."""
     battle = (
-        Job.objects.filter(pk=battle_id, project=project, kind=Job.Kind.GENERATE, created_by_id=user.pk)
+        Job.objects.filter(pk=battle_id, project=project, kind=Job.Kind.ARENA, created_by_id=user.pk)
         .filter(generation_batch__isnull=True)  # a generation batch is not a battle
         .first()
     )
@@ -261,7 +261,7 @@ def start_battle(
                 raise ArenaError("prompt_id", f"Prompt {picked} is not a prompt of {project.name}.")
             prompt = found
         battle = Job.objects.create(
-            kind=Job.Kind.GENERATE,
+            kind=Job.Kind.ARENA,
             project=project,
             total=2,
             queued_at=timezone.now(),

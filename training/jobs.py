@@ -42,6 +42,7 @@ def queue_for(kind: str) -> str:
     on_gpu = (
         Job.Kind.TRAIN,
         Job.Kind.GENERATE,
+        Job.Kind.ARENA,
         Job.Kind.CAMPAIGN,
         Job.Kind.JUDGE,
         Job.Kind.BEST_OF_N,
@@ -177,6 +178,8 @@ def resume(job: Job) -> Job:
         job = Job.objects.select_for_update().get(pk=job.pk)
         if job.status not in (Job.Status.FAILED, Job.Status.CANCELLED):
             raise ValueError(f"only a failed or cancelled job can be resumed; this one is {job.status}")
+        if job.kind == Job.Kind.ARENA:
+            raise ValueError("an arena battle is not resumed: its member has moved on; start a new battle")
         job.status, job.cancel_requested, job.error = Job.Status.QUEUED, False, ""
         job.queued_at, job.finished_at, job.first_step_at = timezone.now(), None, None
         job.save(update_fields=["status", "cancel_requested", "error", "queued_at", "finished_at", "first_step_at"])

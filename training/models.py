@@ -92,6 +92,7 @@ class Job(models.Model):
         TRAIN = "train", "Training"
         NOOP = "noop", "No-op"
         GENERATE = "generate", "Generation"
+        ARENA = "arena", "Arena battle"
         CAMPAIGN = "campaign", "Campaign"
         JUDGE = "judge", "Judging run"
         BEST_OF_N = "best_of_n", "Best-of-n"

@@ -17,7 +17,7 @@ from celery import shared_task
 
 from training import arena, jobs, streams
 from training.models import Job
-from workers.jobs import heartbeat
+from workers.jobs import Progress, heartbeat, runner
 
 
 def run_side(battle: Job, contender: arena.Contender, sampling: dict[str, Any]) -> tuple[int, str, dict[str, Any], int]:
@@ -39,7 +39,7 @@ def run_side(battle: Job, contender: arena.Contender, sampling: dict[str, Any]) 
 def run_battle(
     self: Any, battle_id: int, prompt_id: int, left_id: int, right_id: int, a_on_left: bool, sampling: dict[str, Any]
 ) -> str:
-    """Generate, stream and record battle `battle_id` (a Job of kind GENERATE)."""
+    """Generate, stream and record battle `battle_id` (a Job of kind ARENA)."""
     battle = jobs.claim(battle_id, worker=str(self.request.hostname))
     if battle is None:
         return "skipped"
@@ -65,3 +65,10 @@ def run_battle(
     for side, result in results.items():
         streams.done(arena.stream_id(battle, side), {"tokens": result[3]})
     return "succeeded"
+
+
+@runner(Job.Kind.ARENA)
+def run_arena_job(job: Job, progress: Progress) -> str:
+    """A battle runs once, through `run_battle` (its prompt and contenders travel with that task), never
+    through the job lifecycle's `run_job`: resuming one is refused (training.jobs.resume)."""
+    raise RuntimeError("an arena battle is not run again: start a new battle in the arena")

@@ -6,8 +6,8 @@ from training import jobs
 from training.models import Job
 
 # the modules of the other kinds' runners: generation (GENERATE, CAMPAIGN), training (TRAIN), pipelines
-# (PIPELINE), rounds (ROUND), best_of_n (BEST_OF_N), evaluation (EVALUATE), judging (JUDGE)
-from workers import best_of_n, evaluation, generation, judging, pipelines, rounds, training  # noqa: F401
+# (PIPELINE), rounds (ROUND), best_of_n (BEST_OF_N), evaluation (EVALUATE), judging (JUDGE), arena (ARENA)
+from workers import arena, best_of_n, evaluation, generation, judging, pipelines, rounds, training  # noqa: F401
 from workers.jobs import Progress, runner
 
 

@@ -64,13 +64,28 @@ def test_a_battle_draws_two_distinct_policy_versions_and_goes_to_the_training_qu
     project, member, sent, settings, django_capture_on_commit_callbacks
 ):
     battle = _start(project, member, sent, django_capture_on_commit_callbacks, prompt_text="  Why is the sky blue?  ")
-    assert battle.kind == Job.Kind.GENERATE and battle.status == Job.Status.QUEUED and battle.created_by == member
+    assert battle.kind == Job.Kind.ARENA and battle.status == Job.Status.QUEUED and battle.created_by == member
     ((name, call),) = sent
     assert name == arena.TASK and call["queue"] == settings.TRAINING_QUEUE
     k = call["kwargs"]
     names = set(ModelVersion.objects.filter(pk__in=[k["left_id"], k["right_id"]]).values_list("name", flat=True))
     assert names == {"policy-v1", "policy-v2"}
     assert project.prompts.get(pk=k["prompt_id"]).text == "Why is the sky blue?"
+
+
+def test_a_failed_battle_is_an_arena_job_that_is_not_resumed_but_says_to_start_a_new_one(
+    project, member, sent, django_capture_on_commit_callbacks
+):
+    from training import jobs
+
+    battle = _start(project, member, sent, django_capture_on_commit_callbacks, prompt_text="Hi")
+    jobs.fail(battle.pk, "the worker went away")
+    battle.refresh_from_db()
+    assert battle.get_kind_display() == "Arena battle"
+    with pytest.raises(ValueError, match="an arena battle is not resumed.*start a new battle"):
+        jobs.resume(battle)
+    battle.refresh_from_db()
+    assert battle.status == Job.Status.FAILED
 
 
 def test_recording_makes_an_item_outside_the_queue_linked_to_both_versions(

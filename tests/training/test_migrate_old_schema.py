@@ -188,3 +188,24 @@ def test_an_old_database_migrates_forward_with_every_row_file_metric_and_lineage
         assert new.pk > max(old["jobs"])
     finally:
         _migrate(_latest())
+
+
+def test_arena_battles_made_before_their_own_job_kind_become_arena_jobs():
+    """Battles used to be generate jobs with no generation batch beside them; migration 0009 relabels them."""
+    executor = _migrate([("training", "0008_round_rm_ppo")])
+    apps = executor.loader.project_state([("training", "0008_round_rm_ppo")]).apps
+    Project = apps.get_model("labeling", "Project")
+    Job = apps.get_model("training", "Job")
+    ModelVersion = apps.get_model("training", "ModelVersion")
+    GenerationBatch = apps.get_model("training", "GenerationBatch")
+    project = Project.objects.create(name="Arena", slug="arena-old")
+    version = ModelVersion.objects.create(project=project, name="p", base="org/p", kind="policy")
+    battle = Job.objects.create(kind="generate", project=project, total=2)
+    batch = GenerationBatch.objects.create(kind="generate", project=project, model_version=version)
+
+    _migrate(_latest())
+
+    from training.models import Job as JobNow
+
+    assert JobNow.objects.get(pk=battle.pk).kind == "arena"
+    assert JobNow.objects.get(pk=batch.pk).kind == "generate"
