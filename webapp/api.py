@@ -938,3 +938,8 @@ def resume_job(request: ApiRequest, job_id: int) -> dict | tuple[int, dict]:
     except ValueError as exc:
         return 409, {"detail": str(exc)}
     return {**_job_out(training_selectors.get_job_for_user(request.user, job_id)), "note": note}
+
+
+from webapp.api_loop import router as loop_router  # noqa: E402  # the model side of the loop (uses what is above)
+
+api.add_router("", loop_router)
