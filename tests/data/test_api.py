@@ -96,6 +96,32 @@ def _calls(project, snapshot, model):
         ("get", "/api/jobs/424242", {}),
         ("post", "/api/jobs/424242/cancel", {}),
         ("post", "/api/jobs/424242/resume", {}),
+        ("get", f"/api/projects/{slug}/leaderboard", {}),
+        ("get", f"/api/projects/{slug}/campaigns", {}),
+        (
+            "post",
+            f"/api/projects/{slug}/campaigns",
+            {"data": {"models": ["tiny", "human"]}, "content_type": "application/json"},
+        ),
+        ("get", "/api/campaigns/424242", {}),
+        ("post", f"/api/projects/{slug}/generations", {"data": {"model": "tiny"}, "content_type": "application/json"}),
+        ("get", f"/api/projects/{slug}/judges", {}),
+        (
+            "post",
+            f"/api/projects/{slug}/judges",
+            {
+                "data": {"name": "longer", "kind": "rule", "settings": {"rule": "length"}},
+                "content_type": "application/json",
+            },
+        ),
+        (
+            "post",
+            f"/api/projects/{slug}/judging-runs",
+            {"data": {"judge": "rule:length"}, "content_type": "application/json"},
+        ),
+        ("get", f"/api/projects/{slug}/rounds", {}),
+        ("post", f"/api/projects/{slug}/rounds", {"data": {"policy": "tiny"}, "content_type": "application/json"}),
+        ("post", "/api/rounds/424242/close", {}),
     ]
 
 
@@ -120,7 +146,9 @@ def test_an_annotators_token_gets_403_on_every_researcher_endpoint(client, proje
             .replace(f"/models/{model.pk}", "/models/{model_id}")
             .replace(f"/snapshots/{snapshot.pk}", "/snapshots/{snapshot_id}")
             .replace("/members/rita", "/members/{username}")
-            .replace("/jobs/424242", "/jobs/{job_id}"),
+            .replace("/jobs/424242", "/jobs/{job_id}")
+            .replace("/campaigns/424242", "/campaigns/{campaign_id}")
+            .replace("/rounds/424242", "/rounds/{round_id}"),
         )
         for method, path, _ in calls
     }
