@@ -31,3 +31,9 @@ def page(browser):
     page.set_default_timeout(10_000)
     yield page
     context.close()
+
+
+def wait_for_htmx(page) -> None:
+    """Until htmx has no request, swap or settle under way: htmx binds swapped-in content when it
+    settles, so a key pressed before that (faster than any person) would submit a form without htmx."""
+    page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")

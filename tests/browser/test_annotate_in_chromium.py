@@ -1,6 +1,7 @@
 import pytest
 
 from labeling.models import Judgment
+from tests.browser.conftest import wait_for_htmx
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -20,6 +21,7 @@ def _press_and_wait_for_next(page, key):
     before = page.get_attribute("#workspace", "data-assignment")
     page.keyboard.press(key)
     page.wait_for_function("before => document.querySelector('#workspace').dataset.assignment !== before", arg=before)
+    wait_for_htmx(page)
 
 
 def test_an_annotator_judges_five_items_with_the_keyboard_across_a_reload(page, live_server, make_user, make_project):

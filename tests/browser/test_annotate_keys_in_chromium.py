@@ -9,6 +9,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from labeling.models import Assignment, Judgment
+from tests.browser.conftest import wait_for_htmx
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -31,6 +32,7 @@ def _press_and_wait_for_swap(page, key):
     page.evaluate("() => { document.querySelector('#workspace').dataset.swapped = 'old'; }")
     page.keyboard.press(key)
     page.wait_for_function("() => document.querySelector('#workspace').dataset.swapped === undefined")
+    wait_for_htmx(page)
 
 
 def test_strength_skip_reasons_undo_and_the_end_of_the_queue_by_keyboard(page, live_server, make_user, make_project):

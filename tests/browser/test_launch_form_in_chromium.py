@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from labeling.models import DatasetSnapshot
+from tests.browser.conftest import wait_for_htmx
 from training.models import ModelVersion
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -51,8 +52,7 @@ def test_the_base_model_and_snapshot_lists_follow_the_algorithm(page, live_serve
         "() => document.querySelector('select[name=algorithm]').value === 'kto'"
         " && document.querySelector('input[name=cfg_desirable_weight]') !== null"
     )
-    # htmx binds the swapped-in select once the swap has settled; a faster-than-human change before that is lost
-    page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
+    wait_for_htmx(page)  # the swapped-in select is bound once the swap has settled
     snapshots = [s for s in _options(page, "snapshot") if s.startswith("#")]
     assert len(snapshots) == 1 and "unpaired" in snapshots[0] and "101 rows" in snapshots[0]
     page.select_option("select[name=algorithm]", "reward")
