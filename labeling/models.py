@@ -193,6 +193,9 @@ class Assignment(models.Model):
         return f"{self.item} -> {self.annotator} ({self.state})"
 
 
+JUDGE_SOURCE_PREFIX = "judge:"  # a judgment's source when an AI judge gave it (training/judging.py): "judge:NAME"
+
+
 class Judgment(models.Model):
     Choice = Choice  # the module's table, by its usual name
 

@@ -30,7 +30,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils.text import slugify
 
-from labeling.models import Item, Judgment, Project
+from labeling.models import JUDGE_SOURCE_PREFIX, Item, Judgment, Project
 from labeling.services import SubmitError, record_judge_judgment
 from training import jobs
 from training.ml import judges as ml_judges
@@ -38,7 +38,7 @@ from training.ml import rules
 from training.models import Job, Judge, JudgingRun, ModelVersion
 
 SLUG = re.compile(r"^[-a-zA-Z0-9_]{1,100}$")
-SOURCE_PREFIX = "judge:"
+SOURCE_PREFIX = JUDGE_SOURCE_PREFIX
 PAIR_CHOICES = ("a", "b", "tie")
 MAX_LIMIT = 1_000_000
 

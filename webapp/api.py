@@ -278,15 +278,15 @@ class ImportBatchOut(Schema):
 class ExportIn(Schema):
     format: Literal[exporters.FORMATS] = "preference"  # type: ignore[valid-type]  # from DatasetSnapshot.Format
     file_type: Literal[exporters.FILE_TYPES] = "jsonl"  # type: ignore[valid-type]
-    policy: Literal["majority", "unanimous", "every"] = "majority"
-    ties: Literal["drop", "keep"] = "drop"
-    both_bad: Literal["drop", "keep"] = "drop"
-    form: Literal["auto", "standard", "conversational"] = "auto"
-    split: Literal["all", "train", "test"] = "all"
+    policy: Literal[exporters.POLICIES] = "majority"  # type: ignore[valid-type]
+    ties: Literal[exporters.KEEP_OR_DROP] = "drop"  # type: ignore[valid-type]
+    both_bad: Literal[exporters.KEEP_OR_DROP] = "drop"  # type: ignore[valid-type]
+    form: Literal[exporters.FORMS] = "auto"  # type: ignore[valid-type]
+    split: Literal[exporters.SPLITS] = "all"  # type: ignore[valid-type]
     test_size: float | None = None
     seed: int = 0
     from_pairs: bool = False
-    source: Literal["all", "human", "imported"] = "all"
+    source: Literal[exporters.SOURCES] = "all"  # type: ignore[valid-type]
 
 
 class SnapshotOut(Schema):

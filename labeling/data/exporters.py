@@ -53,7 +53,7 @@ from django.db.models import QuerySet, TextField
 from django.db.models.functions import Cast
 
 from labeling.data.rows import prompt_hash
-from labeling.models import DatasetSnapshot, Judgment, Project, Prompt
+from labeling.models import JUDGE_SOURCE_PREFIX, DatasetSnapshot, Judgment, Project, Prompt
 
 FORMATS = tuple(DatasetSnapshot.Format.values)  # the one list: DatasetSnapshot.Format
 FILE_TYPES = tuple(DatasetSnapshot.FileType.values)
@@ -61,7 +61,7 @@ POLICIES = ("majority", "unanimous", "every")
 KEEP_OR_DROP = ("drop", "keep")
 FORMS = ("auto", "standard", "conversational")
 SPLITS = ("all", "train", "test")
-SOURCES = ("all", "human", "imported")
+SOURCES = ("all", "human", "imported", "judges")  # judgments of annotators, of files, of AI judges
 CHUNK = 5000  # rows fetched per database round trip
 PARQUET_BATCH = 5000  # rows per Parquet row group (the rows of a batch are held in memory)
 
@@ -338,9 +338,11 @@ def _outcomes(choices: list[str], policy: str) -> list[str]:
 def _judgments(project: Project, spec: ExportSpec, *, choices: list[str] | None = None):
     judgments = Judgment.objects.filter(item__project=project)
     if spec.source == "human":
-        judgments = judgments.filter(annotator__isnull=False)
+        judgments = judgments.filter(annotator__isnull=False).exclude(source__startswith=JUDGE_SOURCE_PREFIX)
     elif spec.source == "imported":
         judgments = judgments.filter(annotator__isnull=True)
+    elif spec.source == "judges":
+        judgments = judgments.filter(source__startswith=JUDGE_SOURCE_PREFIX)
     if choices is not None:
         judgments = judgments.filter(choice__in=choices)
     if spec.split != "all" and spec.test_size is None:

@@ -54,7 +54,7 @@ class Command(commands.Command):
             "--source",
             choices=exporters.SOURCES,
             default="all",
-            help="which judgments: all, human (live annotators) or imported (labels from files)",
+            help="which judgments: all, human (live annotators), imported (labels from files) or judges (AI judges)",
         )
         parser.add_argument("--snapshot", action="store_true", help="also freeze the export as a dataset snapshot")
 
