@@ -258,7 +258,6 @@ def test_only_human_or_only_imported_judgments_can_be_exported(project, raters, 
     assert rows_of(project, tmp_path, source="all", policy="majority") == []  # 1 against 1: no majority
 
 
-
 def test_an_ai_judges_judgments_are_not_human_and_can_be_exported_alone(project, raters, tmp_path):
     """A judge answers as an (inactive) user of its own, with source judge:NAME: "human" leaves it out."""
     item = make_item(project, "p")
@@ -269,6 +268,7 @@ def test_an_ai_judges_judgments_are_not_human_and_can_be_exported_alone(project,
     assert [r["chosen"] for r in rows_of(project, tmp_path, source="human", policy="every")] == ["A"]
     assert [r["chosen"] for r in rows_of(project, tmp_path, source="judges", policy="every")] == ["B"]
     assert len(rows_of(project, tmp_path, source="all", policy="every")) == 2
+
 
 @pytest.mark.parametrize(
     "options, message",
