@@ -47,12 +47,18 @@ def resolve_value_model(project: Project, value: Any) -> dict[str, Any] | None:
     return _reward_version(project, name.strip(), "value_model")
 
 
-def _reward_version(project: Project, name: str, field: str) -> dict[str, Any]:
+def local_reward_version(project: Project, name: str, field: str) -> ModelVersion:
+    """The project's reward version `name` with local weights; ConfigError naming `field` otherwise."""
     version = ModelVersion.objects.filter(project=project, name=name).first()
     if version is None:
         raise algorithms.ConfigError(field, f"no model named {name!r} in project {project.slug}")
     if version.kind != ModelVersion.Kind.REWARD or not version.base:
         raise algorithms.ConfigError(field, f"{name} is not a local reward model (model:NAME names a reward version)")
+    return version
+
+
+def _reward_version(project: Project, name: str, field: str) -> dict[str, Any]:
+    version = local_reward_version(project, name, field)
     return {"name": name, "base": version.base, "adapters": list(version.adapters)}
 
 

@@ -29,7 +29,7 @@ from django.db.models import Count, Max, Q, QuerySet
 from labeling.data import exporters
 from labeling.data.snapshots import create_snapshot
 from labeling.models import Item, Project, Prompt
-from training import algorithms, campaigns, jobs, services
+from training import algorithms, campaigns, jobs, reward_sources, services
 from training.models import Campaign, Job, ModelVersion, Round, TrainingJob
 
 # The algorithms a round trains with (start_round, the rounds page and the round command read this): each
@@ -130,16 +130,6 @@ def check_overrides(algorithm: str, overrides: dict[str, Any]) -> None:
             raise ValueError(f"{name}.{exc}") from None
 
 
-def reward_model_named(project: Project, name: str) -> ModelVersion:
-    """The project's local reward version `name` (the round setting reward_model); ValueError naming it."""
-    version = ModelVersion.objects.filter(project=project, name=name).first()
-    if version is None:
-        raise ValueError(f"reward_model: project {project.slug} has no model named {name!r}")
-    if version.kind != ModelVersion.Kind.REWARD or not version.base:
-        raise ValueError(f"reward_model: {name} is not a local reward model")
-    return version
-
-
 def sampling_of(round_: Round) -> dict[str, Any]:
     s = round_.settings
     return {"max_new_tokens": s["max_new_tokens"], "temperature": s["temperature"], "seed": s["seed"]}
@@ -211,7 +201,7 @@ def start_round(
     if own["reward_model"]:
         if algorithm != RM_PPO:
             raise ValueError(f"reward_model: only an {RM_PPO} round trains a reward model")
-        reward_model_named(project, own["reward_model"])
+        reward_sources.local_reward_version(project, own["reward_model"], "reward_model")
     opponent = opponent_for(policy, own["opponent"])
     judge = check_judge(project, judge)
     if not campaigns.prompt_set(project, split=own["split"]).exists():
@@ -379,7 +369,7 @@ def reward_start(round_: Round) -> ModelVersion:
     else the project's newest local reward version, else the policy itself (a new score head)."""
     name = round_.settings.get("reward_model", "")
     if name:
-        return reward_model_named(round_.project, name)
+        return reward_sources.local_reward_version(round_.project, name, "reward_model")
     newest = (
         ModelVersion.objects.filter(project=round_.project, kind=ModelVersion.Kind.REWARD)
         .exclude(base="")
