@@ -5,7 +5,6 @@ and the ending of a command that queued a job (wait for it when asked, print the
 labeling's commands use this module too, and labeling never loads training: JobCommand imports training's
 waiting helpers where it uses them, not here at the top."""
 
-import json
 from argparse import ArgumentParser
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -84,14 +83,10 @@ def user_option(username: str) -> User:
 
 
 def parse_sets(pairs: list[str], option: str = "--set") -> dict[str, Any]:
-    """KEY=VALUE pairs as a dict; a VALUE that reads as JSON (a number, true, null, ...) is that value."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise CommandError(f"{option}: expected KEY=VALUE, not {pair!r}")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
+    """KEY=VALUE pairs as a dict, parsed as the web forms parse them (training.services.parse_key_values)."""
+    from training import services
+
+    try:
+        return services.parse_key_values(pairs)
+    except services.NotKeyValue as exc:
+        raise CommandError(f"{option}: {exc}") from None
