@@ -79,8 +79,8 @@ class Membership(models.Model):
 
 class Prompt(models.Model):
     class Split(models.TextChoices):
-        TRAIN = "train"
-        TEST = "test"
+        TRAIN = "train", "Train"
+        TEST = "test", "Test (held out)"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompts")
     text = models.TextField(blank=True, help_text="Plain-text prompt (empty when `conversation` is set).")
@@ -124,14 +124,22 @@ class Response(models.Model):
 
 
 class Choice(models.TextChoices):
-    """The answers to an item (`Judgment.Choice`): A, B, tie or both bad for a pair; up or down for one response."""
+    """The answers to a pairwise item (`Judgment.Choice`): A, B, tie or both bad."""
 
     A = "a", "A is better"
     B = "b", "B is better"
     TIE = "tie", "Tie"
     BOTH_BAD = "both_bad", "Both bad"
+
+
+class Verdict(models.TextChoices):
+    """The answers to a binary item, one response (`Judgment.Verdict`): up or down."""
+
     UP = "up", "Good"
     DOWN = "down", "Bad"
+
+
+ANSWERS: list[tuple[str, str]] = Choice.choices + Verdict.choices  # every judgment choice, with its label
 
 
 class Item(models.Model):
@@ -144,7 +152,7 @@ class Item(models.Model):
     gold = models.CharField(
         max_length=16,
         # the judgment choices, each labelled by its name ("Both Bad"), as Item.Gold did before it was one table
-        choices=[(choice.value, choice.name.replace("_", " ").title()) for choice in Choice],
+        choices=[(choice.value, choice.name.replace("_", " ").title()) for choice in (*Choice, *Verdict)],
         blank=True,
         help_text="Known answer, for quality checks.",
     )
@@ -197,14 +205,15 @@ JUDGE_SOURCE_PREFIX = "judge:"  # a judgment's source when an AI judge gave it (
 
 
 class Judgment(models.Model):
-    Choice = Choice  # the module's table, by its usual name
+    Choice = Choice  # the module's tables, by their usual names
+    Verdict = Verdict
 
-    PAIRWISE_CHOICES = (Choice.A, Choice.B, Choice.TIE, Choice.BOTH_BAD)
-    BINARY_CHOICES = (Choice.UP, Choice.DOWN)
+    PAIRWISE_CHOICES: tuple[str, ...] = tuple(Choice)
+    BINARY_CHOICES: tuple[str, ...] = tuple(Verdict)
 
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="judgments")
     annotator = optional_fk(settings.AUTH_USER_MODEL, models.PROTECT, "judgments")
-    choice = models.CharField(max_length=16, choices=Choice.choices)
+    choice = models.CharField(max_length=16, choices=ANSWERS)
     strength = models.PositiveSmallIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(3)]
     )

@@ -11,7 +11,7 @@ from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
-from labeling.models import Assignment, Item, Judgment, Membership, Project
+from labeling.models import ANSWERS, Assignment, Item, Judgment, Membership, Project
 
 RESEARCH_ROLES = (Membership.Role.RESEARCHER, Membership.Role.ADMIN)
 
@@ -207,7 +207,7 @@ def research_projects(user: User) -> list[Project]:
 
 def choice_label(choice: str) -> str:
     """An answer in words ("A is better"), not its stored code ("a")."""
-    return Judgment.Choice(choice).label if choice in Judgment.Choice.values else choice
+    return dict(ANSWERS).get(choice, choice)
 
 
 def project_stats(project: Project) -> dict:

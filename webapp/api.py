@@ -29,7 +29,7 @@ from ninja.security import HttpBearer
 from labeling import selectors, services
 from labeling.data import downloads, exporters, formats, imports
 from labeling.data.snapshots import create_snapshot as freeze
-from labeling.models import DatasetSnapshot, ImportBatch, Judgment, Membership, Project
+from labeling.models import ANSWERS, DatasetSnapshot, ImportBatch, Membership, Project
 from labeling.selectors import get_project_for_user, is_researcher, research_projects
 from training import algorithms
 from training import jobs as training_jobs
@@ -598,7 +598,7 @@ class JudgmentPage(Schema):
 
 class JudgmentIn(Schema):
     item: int = Field(ge=1, le=2**62, description="The item's id (from your queue)")
-    choice: Literal[tuple(Judgment.Choice.values)]  # type: ignore[valid-type]
+    choice: Literal[tuple(value for value, _ in ANSWERS)]  # type: ignore[valid-type]
     client_token: str = Field(
         min_length=1,
         max_length=64,

@@ -76,6 +76,15 @@ def test_answers_are_shown_in_words_not_codes(researcher_client, make_project):
     assert "both_bad" not in page
 
 
+def test_verdicts_on_one_response_are_shown_in_words_too(researcher_client, make_project):
+    project = make_project(kind=Project.Kind.BINARY, n_items=3, members={researcher_client.user: "researcher"})
+    for item, choice in zip(project.items.all(), ["up", "up", "down"], strict=True):
+        judge(item, choice)
+    page = text(researcher_client.get(reverse("labeling:project", args=[project.slug])))
+    assert "Good : 2" in page or "Good: 2" in page
+    assert "Bad : 1" in page or "Bad: 1" in page
+
+
 def test_the_project_page_links_to_export_snapshots_and_training(researcher_client, make_project):
     project = make_project(members={researcher_client.user: "researcher"})
     page = researcher_client.get(reverse("labeling:project", args=[project.slug])).content.decode()
