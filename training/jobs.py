@@ -36,19 +36,11 @@ MAX_LOG_CHARS = 20_000
 
 
 def queue_for(kind: str) -> str:
-    """The Celery queue a kind of job runs on: training and generation on the training (gpu) queue, the rest on default."""
-    if kind not in Job.Kind.values:
-        raise ValueError(f"kind: unknown job kind {kind!r}; one of {', '.join(Job.Kind.values)}")
-    on_gpu = (
-        Job.Kind.TRAIN,
-        Job.Kind.GENERATE,
-        Job.Kind.ARENA,
-        Job.Kind.CAMPAIGN,
-        Job.Kind.JUDGE,
-        Job.Kind.BEST_OF_N,
-        Job.Kind.EVALUATE,
-    )
-    return settings.TRAINING_QUEUE if kind in on_gpu else settings.CELERY_TASK_DEFAULT_QUEUE
+    """The Celery queue a kind of job runs on (its row in Job.KINDS): the training (gpu) queue where the
+    models are, or the default queue."""
+    if kind not in Job.KINDS:
+        raise ValueError(f"kind: unknown job kind {kind!r}; one of {', '.join(Job.KINDS)}")
+    return settings.TRAINING_QUEUE if Job.KINDS[kind].gpu else settings.CELERY_TASK_DEFAULT_QUEUE
 
 
 def enqueue(job: Job) -> None:
@@ -178,8 +170,9 @@ def resume(job: Job) -> Job:
         job = Job.objects.select_for_update().get(pk=job.pk)
         if job.status not in (Job.Status.FAILED, Job.Status.CANCELLED):
             raise ValueError(f"only a failed or cancelled job can be resumed; this one is {job.status}")
-        if job.kind == Job.Kind.ARENA:
-            raise ValueError("an arena battle is not resumed: its member has moved on; start a new battle")
+        kind = Job.KINDS[job.kind]
+        if kind.not_resumed:
+            raise ValueError(f"an {kind.label.lower()} is not resumed: {kind.not_resumed}")
         job.status, job.cancel_requested, job.error = Job.Status.QUEUED, False, ""
         job.queued_at, job.finished_at, job.first_step_at = timezone.now(), None, None
         job.save(update_fields=["status", "cancel_requested", "error", "queued_at", "finished_at", "first_step_at"])

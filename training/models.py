@@ -2,8 +2,10 @@
 (Job and its JobMetric rows) and training jobs. Dataset snapshots live in labeling.models."""
 
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import ClassVar
 
 from django.conf import settings
 from django.db import models
@@ -81,6 +83,15 @@ class ModelVersion(models.Model):
         return bool(self.endpoint_url)
 
 
+@dataclass(frozen=True)
+class JobKind:
+    """What the job lifecycle knows of one kind of work (a row of Job.KINDS)."""
+
+    label: str
+    gpu: bool = False  # runs on the training (gpu) queue, where the models are; else on the default queue
+    not_resumed: str = ""  # why a failed or cancelled job of this kind is never queued again ("": it can be)
+
+
 class Job(models.Model):
     """One piece of background work, whatever its kind: queued -> running (claimed by one worker,
     heartbeat, progress) -> succeeded / failed / cancelled. Its metrics are JobMetric rows; the
@@ -89,16 +100,31 @@ class Job(models.Model):
     """
 
     class Kind(models.TextChoices):
-        TRAIN = "train", "Training"
-        NOOP = "noop", "No-op"
-        GENERATE = "generate", "Generation"
-        ARENA = "arena", "Arena battle"
-        CAMPAIGN = "campaign", "Campaign"
-        JUDGE = "judge", "Judging run"
-        BEST_OF_N = "best_of_n", "Best-of-n"
-        EVALUATE = "evaluate", "Reward-model evaluation"
-        ROUND = "round", "Round"
-        PIPELINE = "pipeline", "Pipeline"
+        """The kinds of work; what the lifecycle knows of each (label, queue, resume) is its row in Job.KINDS."""
+
+        TRAIN = "train"
+        NOOP = "noop"
+        GENERATE = "generate"
+        ARENA = "arena"
+        CAMPAIGN = "campaign"
+        JUDGE = "judge"
+        BEST_OF_N = "best_of_n"
+        EVALUATE = "evaluate"
+        ROUND = "round"
+        PIPELINE = "pipeline"
+
+    KINDS: ClassVar[dict[str, JobKind]] = {
+        Kind.TRAIN: JobKind("Training", gpu=True),
+        Kind.NOOP: JobKind("No-op"),
+        Kind.GENERATE: JobKind("Generation", gpu=True),
+        Kind.ARENA: JobKind("Arena battle", gpu=True, not_resumed="its member has moved on; start a new battle"),
+        Kind.CAMPAIGN: JobKind("Campaign", gpu=True),
+        Kind.JUDGE: JobKind("Judging run", gpu=True),
+        Kind.BEST_OF_N: JobKind("Best-of-n", gpu=True),
+        Kind.EVALUATE: JobKind("Reward-model evaluation", gpu=True),
+        Kind.ROUND: JobKind("Round"),  # drives other jobs, loads no model
+        Kind.PIPELINE: JobKind("Pipeline"),
+    }
 
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -109,7 +135,7 @@ class Job(models.Model):
 
     FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 
-    kind = models.CharField(max_length=16, choices=Kind.choices)
+    kind = models.CharField(max_length=16, choices=[(str(kind), spec.label) for kind, spec in KINDS.items()])
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="jobs")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     step = models.PositiveIntegerField(default=0)

@@ -51,6 +51,15 @@ def test_every_job_kind_has_a_runner():
     assert sorted(RUNNERS) == sorted(Job.Kind.values)
 
 
+def test_every_job_kind_has_one_row_naming_its_label_queue_and_resume(settings):
+    assert list(Job.KINDS) == list(Job.Kind.values)
+    assert jobs.queue_for(Job.Kind.GENERATE) == settings.TRAINING_QUEUE  # loads a model
+    assert jobs.queue_for(Job.Kind.ROUND) == settings.CELERY_TASK_DEFAULT_QUEUE  # drives other jobs
+    assert [k for k, spec in Job.KINDS.items() if spec.not_resumed] == [Job.Kind.ARENA]
+    with pytest.raises(ValueError, match="kind: unknown job kind 'nope'"):
+        jobs.queue_for("nope")
+
+
 def test_a_training_job_is_a_job_with_the_same_id_and_its_details_beside_it(training_job):
     job = Job.objects.get(pk=training_job.pk)
     assert job.kind == "train" and job.status == "queued" and job.total == 20
