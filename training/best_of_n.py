@@ -60,15 +60,10 @@ def start_best_of_n(
         raise ValueError("snapshot: belongs to another project than the model")
     split = generation.check_split(split)
     settings = generation.parse_sampling({**DEFAULT_SAMPLING, **(sampling or {}), "n": n})
-    n_prompts = generation.prompt_set(project, split=split, snapshot=snapshot).count()
-    if n_prompts == 0:
-        raise ValueError(f"prompts: project {project.slug} has no prompts{f' in split {split}' if split else ''}")
-    with transaction.atomic():
-        resolved: Judge | None = None
-        if reward is None:
-            from training import judging
+    n_prompts = generation.require_prompts(project, split=split, snapshot=snapshot)
+    from training import judging
 
-            resolved = judging.resolve_judge(project, judge, user=user)
+    with transaction.atomic():  # resolving a judge may register it
         return jobs.create(
             BestOfNRun,
             kind=Job.Kind.BEST_OF_N,
@@ -77,8 +72,8 @@ def start_best_of_n(
             total=n_prompts * (n + 1),  # the samples, then one ranking step per prompt
             policy=policy,
             n=n,
-            judge=resolved,
             reward=reward,
+            judge=None if reward is not None else judging.resolve_judge(project, judge, user=user),
             split=split,
             prompt_snapshot=snapshot,
             sampling=settings,

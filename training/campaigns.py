@@ -25,7 +25,7 @@ from django.db.models import QuerySet
 from labeling.data.writer import Writer
 from labeling.models import Item, Judgment, Project, Prompt, Response
 from training import jobs
-from training.generation import check_split, parse_sampling, prompt_set
+from training.generation import check_split, parse_sampling, prompt_set, require_prompts
 from training.models import Campaign, CampaignItem, Generation, Job, ModelVersion
 
 Z95 = 1.959963984540054
@@ -71,8 +71,7 @@ def start_campaign(
             raise ValueError(f"reference: {reference!r} is not one of the compared models")
     elif reference:
         raise ValueError("reference: only a vs_reference campaign has a reference")
-    if not prompt_set(project, split=split).exists():
-        raise ValueError(f"prompts: project {project.slug} has no prompts{f' in split {split}' if split else ''}")
+    require_prompts(project, split=split)
     with transaction.atomic():
         job = jobs.create(Job, kind=Job.Kind.CAMPAIGN, project=project, user=user)
         campaign = Campaign.objects.create(

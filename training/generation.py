@@ -77,6 +77,16 @@ def check_split(split: str) -> str:
     return split
 
 
+def require_prompts(
+    project: Project, *, split: str = "", snapshot: DatasetSnapshot | None = None, field: str = "prompts"
+) -> int:
+    """How many prompts `prompt_set` gives; a ValueError naming `field` when it gives none."""
+    n = prompt_set(project, split=split, snapshot=snapshot).count()
+    if n == 0:
+        raise ValueError(f"{field}: project {project.slug} has no prompts{f' in split {split}' if split else ''}")
+    return n
+
+
 def project_of(version: ModelVersion) -> Project:
     """The project `version` belongs to (a ValueError naming `model` when it belongs to none)."""
     if version.project is None:
@@ -98,9 +108,7 @@ def start_generation(
         raise ValueError("snapshot: belongs to another project than the model")
     split = check_split(split)
     settings = parse_sampling(sampling)
-    n_prompts = prompt_set(project, split=split, snapshot=snapshot).count()
-    if n_prompts == 0:
-        raise ValueError(f"prompts: project {project.slug} has no prompts{f' in split {split}' if split else ''}")
+    n_prompts = require_prompts(project, split=split, snapshot=snapshot)
     return jobs.create(
         GenerationBatch,
         kind=Job.Kind.GENERATE,

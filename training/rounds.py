@@ -29,7 +29,7 @@ from django.db.models import Count, Max, Q, QuerySet
 from labeling.data import exporters
 from labeling.data.snapshots import create_snapshot
 from labeling.models import Item, Project, Prompt
-from training import algorithms, campaigns, jobs, reward_sources, services
+from training import algorithms, campaigns, generation, jobs, reward_sources, services
 from training.models import Campaign, Job, ModelVersion, Round, TrainingJob
 
 # The algorithms a round trains with (start_round, the rounds page and the round command read this): each
@@ -204,9 +204,7 @@ def start_round(
         reward_sources.local_reward_version(project, own["reward_model"], "reward_model")
     opponent = opponent_for(policy, own["opponent"])
     judge = check_judge(project, judge)
-    if not campaigns.prompt_set(project, split=own["split"]).exists():
-        where = f" in split {own['split']}" if own["split"] else ""
-        raise ValueError(f"split: project {project.slug} has no prompts{where}")
+    generation.require_prompts(project, split=own["split"], field="split")
     with transaction.atomic():
         Project.objects.select_for_update().filter(pk=project.pk).first()  # one number per round
         number = (Round.objects.filter(project=project).aggregate(n=Max("number"))["n"] or 0) + 1

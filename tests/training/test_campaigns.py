@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.urls import reverse
 
 from labeling.models import Item, Judgment, Prompt, Response
 from labeling.services import lease_next_item
@@ -105,6 +106,20 @@ def test_a_campaign_is_refused_with_the_field_named(db, make_project):
         campaigns.start_campaign(project=project, competitors=["ghost", "spirit"])
     with pytest.raises(CommandError, match="--project"):
         call_command("campaign", "--project", "nope", "--models", "a,b")
+
+
+def test_a_campaign_on_a_split_without_prompts_is_refused_and_the_form_names_the_held_out_split(
+    client, make_user, make_project
+):
+    user = make_user("rita")
+    project = make_project(n_items=1, members={user: "researcher"})  # its one prompt is in train
+    Response.objects.create(prompt=project.prompts.get(), text="other", source="other")
+    with pytest.raises(ValueError, match="prompts: project .* has no prompts in split test"):
+        campaigns.start_campaign(project=project, competitors=["human", "other"], split="test")
+    assert not Campaign.objects.exists()
+    client.force_login(user)
+    page = client.get(reverse("training:campaigns", args=[project.slug])).content.decode()
+    assert '<option value="test">Test (held out)</option>' in page
 
 
 @pytest.mark.ml
