@@ -1,12 +1,16 @@
 """What the benchmarks share: the project on sys.path, the Postgres database they run on, Django set
-up on it, and the Markdown answers they fill it with.
+up on it, the Markdown answers they fill it with, and a real Celery worker (`Worker`).
 
     from _stack import ROOT, markdown_answer, setup_django   # bench/ is on sys.path when run as a script
 """
 
 import os
 import random
+import signal
+import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -50,6 +54,26 @@ def setup_django(default_url: str, *, fresh: bool = False, migrate: bool = True,
     return url
 
 
+def bench_environment(var_dir: Path, name: str, *, database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
+    """The environment of this process, of its bare runs and of its worker: the stack named, this run's
+    own queues (`name`-RUN and `name`-default-RUN), models and datasets offline, plus `extra`."""
+    run = uuid.uuid4().hex[:8]
+    os.environ.update(
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        VAR_DIR=str(var_dir),
+        TRAINING_QUEUE=f"{name}-{run}",
+        CELERY_DEFAULT_QUEUE=f"{name}-default-{run}",
+        DJANGO_SETTINGS_MODULE="webapp.settings",
+        HF_HUB_OFFLINE="1",
+        HF_HUB_DISABLE_TELEMETRY="1",
+        HF_DATASETS_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+        **extra,
+    )
+    return dict(os.environ)
+
+
 WORDS = (
     "model answer policy reward helpful honest harmless context detail example reason step result "
     "question user assistant data value function number list table code test case clear short long "
@@ -74,3 +98,57 @@ def markdown_answer(rng: random.Random, label: str, k: int) -> str:
     if k % 4 == 0:
         parts.append(f"```python\ndef f(x):\n    return x * {k % 97} + 1  # <ok> \\ done\n```")
     return "\n\n".join(parts)
+
+
+class Worker:
+    """A real `celery worker` on the run's training queue (env["TRAINING_QUEUE"]), in its own process group."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, *, name: str = "bench", loglevel: str = "info"):
+        self.log_path = log_path
+        self.log = open(log_path, "w")
+        args = [
+            *(sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", env["TRAINING_QUEUE"]),
+            *("--pool", "solo", "--loglevel", loglevel, "-n", f"{name}-{uuid.uuid4().hex[:6]}@%h"),
+            *("--without-gossip", "--without-mingle", "--without-heartbeat"),
+        ]
+        self.started = time.monotonic()
+        self.process = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def wait_ready(self, queue: str, timeout: float) -> float:
+        """Seconds until the worker answered a ping on `queue` (it preloads torch/TRL before consuming)."""
+        from celery.exceptions import TimeoutError as ResultTimeout
+
+        from webapp.celery import app
+
+        result = app.send_task("workers.tasks.ping", args=["ready"], queue=queue)
+        deadline = self.started + timeout
+        while time.monotonic() < deadline:
+            self.alive()
+            try:
+                if result.get(timeout=1) == "ready":
+                    result.forget()
+                    return time.monotonic() - self.started
+            except ResultTimeout:
+                continue
+        sys.exit(f"the worker did not answer a ping within {timeout:.0f} s:\n{self.output()}")
+
+    def alive(self) -> None:
+        """Exit the bench, with the worker's log, if the worker has exited."""
+        if self.process.poll() is not None:
+            sys.exit(f"the worker exited ({self.process.returncode}):\n{self.output()}")
+
+    def output(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text()[-5000:]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=30)
+        self.log.close()

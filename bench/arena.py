@@ -29,9 +29,7 @@ import json
 import os
 import re
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -41,7 +39,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _stack import ROOT, postgres_database  # noqa: E402
+from _stack import Worker, bench_environment, postgres_database  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://root@127.0.0.1:5432/bench_arena"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/6"
@@ -63,74 +61,12 @@ def parse_args() -> argparse.Namespace:
 
 
 def configure(args: argparse.Namespace, var_dir: Path) -> dict[str, str]:
-    run = uuid.uuid4().hex[:8]
-    env = dict(
-        VAR_DIR=str(var_dir),
-        TRAINING_QUEUE=f"bench-arena-{run}",
-        CELERY_DEFAULT_QUEUE=f"bench-arena-default-{run}",
-        DJANGO_SETTINGS_MODULE="webapp.settings",
-        HF_HUB_OFFLINE="1",
-        HF_HUB_DISABLE_TELEMETRY="1",
-        TOKENIZERS_PARALLELISM="false",
-        LOGIN_THROTTLE="0",
-    )
     if args.embedded:
-        env.update(DATABASE_URL="", REDIS_URL="")
+        database_url, redis_url = "", ""
     else:
-        env.update(
-            DATABASE_URL=postgres_database(DEFAULT_DATABASE_URL),
-            REDIS_URL=os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL,
-        )
-    os.environ.update(env)
-    return dict(os.environ)
-
-
-class Worker:
-    """A real `celery worker` on this run's training queue, in its own process group."""
-
-    def __init__(self, env: dict[str, str], log_path: Path):
-        self.log_path = log_path
-        self.log = open(log_path, "w")
-        args = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "webapp",
-            "worker",
-            "-Q",
-            env["TRAINING_QUEUE"],
-            "--pool",
-            "solo",
-            "--loglevel",
-            "warning",
-            "-n",
-            f"bench-arena-{uuid.uuid4().hex[:6]}@%h",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ]
-        self.process = subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-    def output(self) -> str:
-        self.log.flush()
-        return self.log_path.read_text()[-5000:]
-
-    def alive(self) -> None:
-        if self.process.poll() is not None:
-            sys.exit(f"the worker exited ({self.process.returncode}):\n{self.output()}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=30)
-        self.log.close()
+        database_url = postgres_database(DEFAULT_DATABASE_URL)
+        redis_url = os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
+    return bench_environment(var_dir, "bench-arena", database_url=database_url, redis_url=redis_url, LOGIN_THROTTLE="0")
 
 
 def serve() -> tuple[str, int]:
@@ -289,7 +225,7 @@ def main() -> None:
     client = Client()
     client.force_login(user)
 
-    worker = Worker(env, work / "worker.log")
+    worker = Worker(env, work / "worker.log", name="bench-arena", loglevel="warning")
     try:
         host, port = serve()
         browser = Browser(host, port, client.cookies["sessionid"].value)

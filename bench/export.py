@@ -41,7 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from _stack import postgres_database  # noqa: E402 (bench/ is on sys.path when run as a script)
+from _stack import markdown_answer, postgres_database, sentence  # noqa: E402 (bench/ is on sys.path when run as a script)
 
 DEFAULT_DATABASE_URL = "postgres://root@127.0.0.1:5432/bench_export"
 SLUG = "bench-export"
@@ -74,28 +74,6 @@ def parse_args() -> argparse.Namespace:
 
 # --- data --------------------------------------------------------------------------------------
 
-_WORDS = (
-    "model answer policy reward helpful honest harmless context detail example reason step result "
-    "question user assistant data value function number list table code test case clear short long "
-    "better worse because therefore however first second finally note check simple correct café naïve"
-).split()
-
-
-def _sentence(rng: random.Random, n: int) -> str:
-    return " ".join(rng.choice(_WORDS) for _ in range(n)).capitalize() + "."
-
-
-def _response(rng: random.Random, k: int) -> str:
-    """A few hundred characters of Markdown, like a model's answer."""
-    parts = [
-        f'**Answer {k}.** "{_sentence(rng, 14)}"',
-        _sentence(rng, 20),
-        "\n".join(f"- {_sentence(rng, 5)}" for _ in range(3)),
-    ]
-    if k % 4 == 0:
-        parts.append(f"```python\ndef f(x):\n    return x * {k % 97} + 1  # <ok> \\ done\n```")
-    return "\n\n".join(parts)
-
 
 def _copy_text(value: str) -> str:
     """A value in COPY's text format."""
@@ -127,9 +105,9 @@ def fill(n: int, seed: int) -> int:
     started = time.perf_counter()
     rng = random.Random(seed)
     prompts_pool = [
-        _copy_text(f"Question {k}: {_sentence(rng, 12)} Explain *why*, with an example?") for k in range(1024)
+        _copy_text(f"Question {k}: {sentence(rng, 12)} Explain *why*, with an example?") for k in range(1024)
     ]
-    answers_pool = [_copy_text(_response(rng, k)) for k in range(4096)]
+    answers_pool = [_copy_text(markdown_answer(rng, str(k), k)) for k in range(4096)]
     n_prompts = max(1, n // 4)
     with transaction.atomic():
         if project is not None:
@@ -181,9 +159,9 @@ def fill(n: int, seed: int) -> int:
             _copy_rows(
                 raw,
                 "labeling_item",
-                "id, project_id, prompt_id, response_a_id, response_b_id, gold, judgment_count, created_at",
+                "id, project_id, prompt_id, response_a_id, response_b_id, gold, judgment_count, in_queue, created_at",
                 (
-                    f"{i0 + k}\t{pid}\t{p0 + k % n_prompts}\t{r0 + 2 * k}\t{r0 + 2 * k + 1}\t\t1\t{CREATED}\n"
+                    f"{i0 + k}\t{pid}\t{p0 + k % n_prompts}\t{r0 + 2 * k}\t{r0 + 2 * k + 1}\t\t1\tt\t{CREATED}\n"
                     for k in range(n)
                 ),
             )

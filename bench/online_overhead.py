@@ -24,8 +24,6 @@ import json
 import shutil
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,22 +136,11 @@ def run_bare(work: Path, run: int, model_dir: Path, rows_path: Path, config: dic
 
 
 def run_app(model, snapshot, overrides: dict, worker, timeout: float) -> dict:
-    from training.models import ModelVersion, TrainingJob
+    from training.models import ModelVersion
     from training.services import launch_job
 
     job = launch_job(algorithm="grpo", base_model=model, snapshot=snapshot, overrides=overrides)
-    deadline = time.monotonic() + timeout
-    while True:
-        time.sleep(0.5)
-        job.refresh_from_db()
-        if job.is_finished:
-            break
-        if worker.process.poll() is not None:
-            sys.exit(f"the worker died during the job:\n{worker.output()}")
-        if time.monotonic() > deadline:
-            sys.exit(f"job {job.pk} did not finish within {timeout:.0f} s:\n{worker.output()}")
-    if job.status != TrainingJob.Status.SUCCEEDED:
-        sys.exit(f"job {job.pk} ended {job.status}:\n{job.error}\n{worker.output()}")
+    job = base.wait_for_job(job, worker, timeout)
     output = ModelVersion.objects.get(produced_by=job)
     return {
         "job": job.pk, "steps": job.step, "metrics": output.evaluation.get("train", {}),
@@ -167,17 +154,10 @@ def main() -> None:
     import os
 
     os.environ["OMP_NUM_THREADS"] = "1"
-    work = Path(tempfile.mkdtemp(prefix="bench-online-"))
-    env = base.configure_environment(work / "var")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
+    work, env = base.start("bench-online-")
     from training import algorithms
     from training.services import register_model
 
-    call_command("migrate", verbosity=0)
     worker = None
     bares: list[dict] = []
     apps: list[dict] = []

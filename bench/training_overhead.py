@@ -55,18 +55,16 @@ import json
 import os
 import resource
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from _stack import postgres_database  # noqa: E402 (bench/ is on sys.path when run as a script)
+from _stack import Worker, bench_environment, postgres_database  # noqa: E402 (bench/ is on sys.path when run as a script)
 from tests.shared_data import script_shared_file  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://root@127.0.0.1:5432/bench_training"
@@ -168,19 +166,12 @@ def parse_args() -> argparse.Namespace:
 
 def configure_environment(var_dir: Path) -> dict[str, str]:
     """Environment of this process, the bare run and the worker: same stack, this run's queues."""
-    run = uuid.uuid4().hex[:8]
-    os.environ.update(
-        DATABASE_URL=postgres_database(DEFAULT_DATABASE_URL),
-        REDIS_URL=os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL,
-        VAR_DIR=str(var_dir),
-        TRAINING_QUEUE=f"bench-train-{run}",
-        CELERY_DEFAULT_QUEUE=f"bench-default-{run}",
-        DJANGO_SETTINGS_MODULE="webapp.settings",
-        HF_HUB_OFFLINE="1",
-        HF_DATASETS_OFFLINE="1",
-        TOKENIZERS_PARALLELISM="false",
+    return bench_environment(
+        var_dir,
+        "bench-train",
+        database_url=postgres_database(DEFAULT_DATABASE_URL),
+        redis_url=os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL,
     )
-    return dict(os.environ)
 
 
 # --- data and model ------------------------------------------------------------------------------
@@ -336,99 +327,44 @@ def run_bare(work: Path, run: int, model_dir: Path, rows_path: Path, config: dic
     return result
 
 
-class Worker:
-    """A real `celery worker` on this run's training queue, in its own process group."""
+def wait_for_job(job, worker: Worker, timeout: float, *, show_steps: bool = False):
+    """Poll the job's row until it is finished; exit with the worker's log if the worker dies, the
+    timeout passes or the job does not succeed."""
+    from training.models import Job
 
-    def __init__(self, env: dict[str, str], log_path: Path):
-        self.log_path = log_path
-        self.log = open(log_path, "w")
-        args = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "webapp",
-            "worker",
-            "-Q",
-            env["TRAINING_QUEUE"],
-            "--pool",
-            "solo",
-            "--loglevel",
-            "info",
-            "-n",
-            f"bench-{uuid.uuid4().hex[:6]}@%h",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ]
-        self.started = time.monotonic()
-        self.process = subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-    def wait_ready(self, queue: str, timeout: float) -> float:
-        """Seconds until the worker answered a ping on `queue` (it preloads torch/TRL before consuming)."""
-        from celery.exceptions import TimeoutError as ResultTimeout
-
-        from webapp.celery import app
-
-        result = app.send_task("workers.tasks.ping", args=["ready"], queue=queue)
-        deadline = self.started + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                sys.exit(f"the worker exited ({self.process.returncode}):\n{self.output()}")
-            try:
-                if result.get(timeout=1) == "ready":
-                    result.forget()
-                    return time.monotonic() - self.started
-            except ResultTimeout:
-                continue
-        sys.exit(f"the worker did not answer a ping within {timeout:.0f} s:\n{self.output()}")
-
-    def cpu_s(self) -> float:
-        return process_cpu_s(self.process.pid)
-
-    def output(self) -> str:
-        self.log.flush()
-        return self.log_path.read_text()[-5000:]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=30)
-        self.log.close()
-
-
-def run_app(model, snapshot, overrides: dict, worker: Worker, timeout: float) -> dict:
-    """Queue the job, poll its row until it is finished; seconds from the job's own timestamps."""
-    from training.models import ModelVersion, TrainingJob
-    from training.services import launch_job
-
-    busy, worker_cpu, own_cpu = busy_cpu_s(), worker.cpu_s(), time.process_time()
-    job = launch_job(algorithm="dpo", base_model=model, snapshot=snapshot, overrides=overrides)
     deadline = time.monotonic() + timeout
     shown = 0
     while True:
         time.sleep(0.5)
         job.refresh_from_db()
-        if job.step > shown:
+        if show_steps and job.step > shown:
             shown = job.step
             print(f"  app: step {job.step}/{job.max_steps}", flush=True)
         if job.is_finished:
             break
-        if worker.process.poll() is not None:
-            sys.exit(f"the worker died during the job:\n{worker.output()}")
+        worker.alive()
         if time.monotonic() > deadline:
             sys.exit(f"job {job.pk} did not finish within {timeout:.0f} s:\n{worker.output()}")
-    cpu_s = worker.cpu_s() - worker_cpu
+    if job.status != Job.Status.SUCCEEDED:
+        sys.exit(f"job {job.pk} ended {job.status}:\n{job.error}\n{worker.output()}")
+    return job
+
+
+def run_app(model, snapshot, overrides: dict, worker: Worker, timeout: float) -> dict:
+    """Queue the job, poll its row until it is finished; seconds from the job's own timestamps."""
+    from training.models import ModelVersion
+    from training.services import launch_job
+
+    busy, worker_cpu, own_cpu = busy_cpu_s(), process_cpu_s(worker.process.pid), time.process_time()
+    job = wait_for_job(
+        launch_job(algorithm="dpo", base_model=model, snapshot=snapshot, overrides=overrides),
+        worker,
+        timeout,
+        show_steps=True,
+    )
+    cpu_s = process_cpu_s(worker.process.pid) - worker_cpu
     # the rest of the machine: this process's polling, Postgres, Redis, and anything else running
     others_cpu_s = busy_cpu_s() - busy - cpu_s
-    if job.status != TrainingJob.Status.SUCCEEDED:
-        sys.exit(f"job {job.pk} ended {job.status}:\n{job.error}\n{worker.output()}")
     output = ModelVersion.objects.get(produced_by=job)
     seconds = (job.finished_at - job.queued_at).total_seconds()
     return {
@@ -443,6 +379,19 @@ def run_app(model, snapshot, overrides: dict, worker: Worker, timeout: float) ->
         "poll_cpu_s": time.process_time() - own_cpu,
         "others_cpu_s": others_cpu_s,
     }
+
+
+def start(prefix: str) -> tuple[Path, dict[str, str]]:
+    """A work folder, this run's environment (configure_environment) and Django, set up and migrated."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    env = configure_environment(work / "var")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return work, env
 
 
 def cleanup_redis(env: dict[str, str]) -> None:
@@ -490,17 +439,10 @@ def median(values: list[float]) -> float:
 
 def main() -> None:
     args = parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-training-"))
-    env = configure_environment(work / "var")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
+    work, env = start("bench-training-")
     from training import algorithms
     from training.services import register_model
 
-    call_command("migrate", verbosity=0)
     worker = None
     bares: list[dict] = []
     apps: list[dict] = []
