@@ -177,6 +177,8 @@ def test_the_project_page_fetches_the_agreement_table_that_researchers_see(agree
     client.force_login(researcher)
     page = client.get(reverse("labeling:project", args=[agreement_project.slug])).content.decode()
     assert f'hx-get="{url}"' in page
+    annotators = page.split("<h2>Annotators</h2>", 1)[1].split("</table>", 1)[0]  # people only
+    assert annotators.count("<tr><td>") == 3 and "judge:" not in annotators
     table = client.get(url).content.decode()
     assert "rule-length" in table and "0.667" in table and "0.429" in table and "0.750" in table
     client.force_login(annotator)
