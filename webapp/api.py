@@ -30,19 +30,15 @@ from labeling import selectors, services
 from labeling.data import downloads, exporters, formats, imports
 from labeling.data.snapshots import create_snapshot as freeze
 from labeling.models import ANSWERS, DatasetSnapshot, ImportBatch, Membership, Project
-from labeling.selectors import get_project_for_user, is_researcher, research_projects
+from labeling.selectors import get_project_for_user, research_projects
 from training import algorithms
 from training import jobs as training_jobs
 from training import selectors as training_selectors
 from training import services as training_services
 from training.models import Job, ModelVersion
+from webapp.api_loop import router as loop_router
+from webapp.api_shared import ApiRequest, JobOut, job_out, project_for, require_researcher
 from webapp.services import authenticate_token
-
-
-class ApiRequest(HttpRequest):
-    """A request TokenAuth let through: `user` is the token's user."""
-
-    user: User
 
 
 class TokenAuth(HttpBearer):
@@ -211,15 +207,6 @@ def _bad_export(request: HttpRequest, exc: exporters.ExportError) -> HttpRespons
     return _error(request, 400, str(exc))
 
 
-def _researcher(request: ApiRequest) -> None:
-    if not is_researcher(request.user):
-        raise PermissionDenied("The API is for researchers")
-
-
-def _project(request: ApiRequest, slug: str) -> Project:
-    return get_project_for_user(request.user, slug, research=True)
-
-
 # --- schemas ---------------------------------------------------------------------------------
 
 
@@ -324,7 +311,7 @@ ERRORS = {400: Error, 403: Error, 404: Error}
 
 @api.get("/projects", response={200: list[ProjectOut], 403: Error}, tags=["projects"])
 def list_projects(request: ApiRequest) -> list[Project]:
-    _researcher(request)
+    require_researcher(request)
     return research_projects(request.user)
 
 
@@ -332,13 +319,13 @@ def list_projects(request: ApiRequest) -> list[Project]:
 def create_project(request: ApiRequest, data: ProjectIn) -> tuple[int, Project]:
     """A new project; you become its admin. (422 names the field: a taken or malformed slug, a name
     too long, k outside 1..50; 403 for annotators.)"""
-    _researcher(request)
+    require_researcher(request)
     return 201, services.create_project(creator=request.user, **data.dict())
 
 
 @api.get("/projects/{slug}", response={200: ProjectCounts, **ERRORS}, tags=["projects"])
 def project_counts(request: ApiRequest, slug: str) -> dict:
-    return selectors.project_counts(_project(request, slug))
+    return selectors.project_counts(project_for(request, slug))
 
 
 # --- imports ---------------------------------------------------------------------------------
@@ -354,7 +341,7 @@ def import_file(
     skip_invalid: Form[bool] = False,
 ) -> dict:
     """Upload and import a file in one go (`map`: TARGET=COLUMN pairs, comma- or newline-separated)."""
-    project = _project(request, slug)
+    project = project_for(request, slug)
     result = imports.import_upload(
         project, request.user, file, fmt=format, mapping=imports.parse_mapping(map), skip_invalid=skip_invalid
     )
@@ -368,7 +355,7 @@ def import_file(
 
 @api.get("/projects/{slug}/imports", response={200: list[ImportBatchOut], **ERRORS}, tags=["imports"])
 def list_imports(request: ApiRequest, slug: str) -> QuerySet[ImportBatch]:
-    return _project(request, slug).import_batches.all()
+    return project_for(request, slug).import_batches.all()
 
 
 # --- exports and snapshots -------------------------------------------------------------------
@@ -377,26 +364,26 @@ def list_imports(request: ApiRequest, slug: str) -> QuerySet[ImportBatch]:
 @api.post("/projects/{slug}/exports", response={200: None, **ERRORS}, tags=["exports"])
 def export_file(request: ApiRequest, slug: str, data: ExportIn) -> FileResponse:
     """The export as a file download (headers X-Rows and X-Sha256 describe it)."""
-    project = _project(request, slug)
+    project = project_for(request, slug)
     return downloads.export_download(project, exporters.ExportSpec(**data.dict()))
 
 
 @api.post("/projects/{slug}/snapshots", response={201: SnapshotOut}, tags=["snapshots"])
 def create_snapshot(request: ApiRequest, slug: str, data: ExportIn) -> dict:
     """Freeze an export as an immutable snapshot. (Answers 400 for an impossible spec, 403, 404.)"""
-    project = _project(request, slug)
+    project = project_for(request, slug)
     return _snapshot_out(freeze(project, exporters.ExportSpec(**data.dict()), user=request.user))
 
 
 @api.get("/projects/{slug}/snapshots", response={200: list[SnapshotOut], **ERRORS}, tags=["snapshots"])
 def list_snapshots(request: ApiRequest, slug: str) -> list[dict]:
-    project = _project(request, slug)
+    project = project_for(request, slug)
     return [_snapshot_out(s) for s in DatasetSnapshot.objects.filter(project=project).select_related("project")]
 
 
 def _snapshot(request: ApiRequest, snapshot_id: int) -> DatasetSnapshot:
     snapshot = get_object_or_404(DatasetSnapshot.objects.select_related("project"), pk=snapshot_id)
-    _project(request, snapshot.project.slug)
+    project_for(request, snapshot.project.slug)
     return snapshot
 
 
@@ -446,7 +433,7 @@ def _member_out(membership: Membership) -> dict:
 @api.get("/projects/{slug}/members", response={200: list[MemberOut], **MEMBER_ERRORS}, tags=["members"])
 def list_members(request: ApiRequest, slug: str) -> list[dict]:
     """The project's members and roles. (403 for annotators, 404 for a project you are not a member of.)"""
-    project = _project(request, slug)
+    project = project_for(request, slug)
     return [_member_out(m) for m in project.memberships.select_related("user").order_by("user__username")]
 
 
@@ -454,7 +441,7 @@ def list_members(request: ApiRequest, slug: str) -> list[dict]:
 def add_member(request: ApiRequest, slug: str, data: MemberIn) -> tuple[int, dict]:
     """Add an existing user with a role. 400: no such user, or already a member (change a role with PUT);
     403: an annotator, or a researcher granting the admin role; 404: not your project."""
-    project = _project(request, slug)
+    project = project_for(request, slug)
     return 201, _member_out(services.add_member(project, data.username, data.role, actor=request.user))
 
 
@@ -462,7 +449,7 @@ def add_member(request: ApiRequest, slug: str, data: MemberIn) -> tuple[int, dic
 def set_member_role(request: ApiRequest, slug: str, username: str, data: RoleIn) -> dict:
     """Change a member's role. 400: not a member, or the project's only admin would be demoted;
     403: an annotator, or a researcher changing an admin's role; 404: not your project."""
-    project = _project(request, slug)
+    project = project_for(request, slug)
     return _member_out(services.set_role(project, username, data.role, actor=request.user))
 
 
@@ -470,7 +457,7 @@ def set_member_role(request: ApiRequest, slug: str, username: str, data: RoleIn)
 def remove_member(request: ApiRequest, slug: str, username: str) -> tuple[int, None]:
     """Take a member off the project (their judgments stay). 400: not a member, or the only admin;
     403: an annotator, or a researcher removing an admin; 404: not your project."""
-    project = _project(request, slug)
+    project = project_for(request, slug)
     services.remove_member(project, username, actor=request.user)
     return 204, None
 
@@ -551,7 +538,7 @@ def _lineage_step(step: dict) -> dict:
 @api.get("/projects/{slug}/models", response={200: list[ModelOut], **DOCUMENTED}, tags=["models"])
 def list_models(request: ApiRequest, slug: str) -> list[dict]:
     """The project's model versions, newest first."""
-    project = _project(request, slug)
+    project = project_for(request, slug)
     return [_model_out(m) for m in training_selectors.models_for(request.user).filter(project_id=project.pk)]
 
 
@@ -559,7 +546,7 @@ def list_models(request: ApiRequest, slug: str) -> list[dict]:
 def register_model(request: ApiRequest, slug: str, data: ModelIn) -> tuple[int, dict]:
     """Register a model in the project. Never overwrites: 422 names the field for a name already used in
     the project, a base that is neither a hub id nor a directory under the model roots, a bad adapter."""
-    project = _project(request, slug)
+    project = project_for(request, slug)
     try:
         model = training_services.register_model(project=project, **data.dict())
     except ValueError as exc:
@@ -572,7 +559,7 @@ def register_model(request: ApiRequest, slug: str, data: ModelIn) -> tuple[int, 
 def get_model(request: ApiRequest, model_id: int) -> dict:
     """A model of one of your projects, with its lineage: the model, its parent, ... each with the job and
     snapshot that made it. 404 for a model of a project you do not research."""
-    _researcher(request)
+    require_researcher(request)
     model = training_selectors.get_model_for_user(request.user, model_id)
     return {**_model_out(model), "lineage": [_lineage_step(s) for s in training_selectors.lineage(model)]}
 
@@ -621,7 +608,7 @@ def list_judgments(request: ApiRequest, slug: str, after: Query[int] = 0, limit:
         raise InvalidFields({"after": ["must be a judgment id (0 for the first page)"]})
     if not 1 <= limit <= selectors.JUDGMENT_PAGE_MAX:
         raise InvalidFields({"limit": [f"must be between 1 and {selectors.JUDGMENT_PAGE_MAX}"]})
-    return selectors.judgment_page(_project(request, slug), after=after, limit=limit)
+    return selectors.judgment_page(project_for(request, slug), after=after, limit=limit)
 
 
 @api.post(
@@ -783,35 +770,6 @@ class JobLaunchIn(Schema):
     )
 
 
-class TrainingDetails(Schema):
-    algorithm: str
-    base_model: int
-    snapshot: int
-    eval_snapshot: int | None
-    config: dict
-    output_model: int | None
-
-
-class JobOut(Schema):
-    id: int
-    kind: str
-    project: str
-    status: str
-    step: int
-    total: int = Field(description="Steps to do; 0 while unknown")
-    progress: float = Field(description="step / total, 0..1")
-    eta_seconds: float | None = Field(description="Time left at the current pace; null when unknown")
-    worker: str
-    cancel_requested: bool
-    error: str
-    created_at: datetime
-    queued_at: datetime | None
-    started_at: datetime | None
-    heartbeat_at: datetime | None
-    finished_at: datetime | None
-    training: TrainingDetails | None = Field(description="The training details of a training job; null for other kinds")
-
-
 class MetricPoint(Schema):
     step: int
     value: float | None = Field(description="null for a value that was NaN or infinite")
@@ -827,51 +785,16 @@ class JobResumed(JobOut):
     note: str = Field(description='Where the job continues: "... continue from step N" or "... restarts from step 0"')
 
 
-def _job_out(job: Job) -> dict:
-    eta = job.eta
-    out = {
-        "id": job.pk,
-        "kind": job.kind,
-        "project": job.project.slug,
-        "status": job.status,
-        "step": job.step,
-        "total": job.total,
-        "progress": job.progress,
-        "eta_seconds": eta.total_seconds() if eta else None,
-        "worker": job.worker,
-        "cancel_requested": job.cancel_requested,
-        "error": job.error,
-        "created_at": job.created_at,
-        "queued_at": job.queued_at,
-        "started_at": job.started_at,
-        "heartbeat_at": job.heartbeat_at,
-        "finished_at": job.finished_at,
-        "training": None,
-    }
-    details = getattr(job, "training", None) if job.kind == "train" else None
-    if details is not None:
-        output = getattr(details, "output_model", None)
-        out["training"] = {
-            "algorithm": details.algorithm,
-            "base_model": details.base_model_id,
-            "snapshot": details.snapshot_id,
-            "eval_snapshot": details.eval_snapshot_id,
-            "config": details.config,
-            "output_model": output.pk if output else None,
-        }
-    return out
-
-
 def _job_for(request: ApiRequest, job_id: int) -> Job:
-    _researcher(request)
+    require_researcher(request)
     return training_selectors.get_job_for_user(request.user, job_id)
 
 
 @api.get("/projects/{slug}/jobs", response={200: list[JobOut], **DOCUMENTED}, tags=["jobs"])
 def list_jobs(request: ApiRequest, slug: str) -> list[dict]:
     """The project's jobs of every kind, newest first (at most 200)."""
-    project = _project(request, slug)
-    return [_job_out(job) for job in training_selectors.jobs_for(request.user).filter(project=project)[:200]]
+    project = project_for(request, slug)
+    return [job_out(job) for job in training_selectors.jobs_for(request.user).filter(project=project)[:200]]
 
 
 def _not_in_project(field: str, wanted: int, project: Project) -> InvalidFields:
@@ -883,7 +806,7 @@ def launch_job(request: ApiRequest, slug: str, data: JobLaunchIn) -> tuple[int, 
     """Queue a training job: `algorithm` from `base_model` on `snapshot` (both of this project) with
     `settings` over the algorithm's defaults. 422 names the field at fault: an unknown algorithm, a model or
     snapshot not in the project, a snapshot of the wrong format, a setting unknown or out of bounds."""
-    project = _project(request, slug)
+    project = project_for(request, slug)
     base = training_selectors.project_model(project, data.base_model)
     snapshot = training_selectors.project_snapshot(project, data.snapshot)
     eval_snapshot = training_selectors.project_snapshot(project, data.eval_snapshot) if data.eval_snapshot else None
@@ -901,7 +824,7 @@ def launch_job(request: ApiRequest, slug: str, data: JobLaunchIn) -> tuple[int, 
         overrides=data.settings,
         user=request.user,
     )
-    return 201, _job_out(job)
+    return 201, job_out(job)
 
 
 @api.get("/jobs/{job_id}", response={200: JobDetail, **DOCUMENTED}, tags=["jobs"])
@@ -911,7 +834,7 @@ def get_job(request: ApiRequest, job_id: int) -> dict:
     job = _job_for(request, job_id)
     resumable = job.status in ("failed", "cancelled")
     return {
-        **_job_out(job),
+        **job_out(job),
         "metrics": training_selectors.job_metrics(job),
         "log_tail": job.log_tail,
         "resume_note": training_selectors.resume_note(job) if resumable else None,
@@ -924,7 +847,7 @@ def cancel_job(request: ApiRequest, job_id: int) -> dict:
     A job that has ended is left as it is."""
     job = _job_for(request, job_id)
     training_jobs.cancel(job)
-    return _job_out(training_selectors.get_job_for_user(request.user, job_id))
+    return job_out(training_selectors.get_job_for_user(request.user, job_id))
 
 
 @api.post("/jobs/{job_id}/resume", response={200: JobResumed, 409: Error, **DOCUMENTED}, tags=["jobs"])
@@ -937,9 +860,7 @@ def resume_job(request: ApiRequest, job_id: int) -> dict | tuple[int, dict]:
         training_jobs.resume(job)
     except ValueError as exc:
         return 409, {"detail": str(exc)}
-    return {**_job_out(training_selectors.get_job_for_user(request.user, job_id)), "note": note}
+    return {**job_out(training_selectors.get_job_for_user(request.user, job_id)), "note": note}
 
-
-from webapp.api_loop import router as loop_router  # noqa: E402  # the model side of the loop (uses what is above)
 
 api.add_router("", loop_router)

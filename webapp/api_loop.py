@@ -1,6 +1,6 @@
 """The REST API of the model side of the loop: the leaderboard, campaigns, generation batches, judges and
-judging runs, rounds. A ninja Router that webapp/api.py registers at its end (import webapp.api, not this
-module, first), so it shares that API's token auth, error schema, handlers and documented error codes.
+judging runs, rounds. A ninja Router that webapp/api.py registers, so it shares that API's token auth,
+error schema, handlers and documented error codes; what both modules use is webapp/api_shared.py.
 
 Scoping as in webapp/api.py: every endpoint is for the project's researchers. A project you are not a
 member of answers 404, whether or not it exists, and so does a campaign or round of one; an annotator of
@@ -27,7 +27,7 @@ from training import campaigns, generation, judging, rounds
 from training import selectors as training_selectors
 from training.leaderboard import leaderboard
 from training.models import Campaign, Job, Judge, ModelVersion, Round
-from webapp.api import ApiRequest, JobOut, _job_out, _project, _researcher
+from webapp.api_shared import ApiRequest, JobOut, job_out, project_for, require_researcher
 
 router = Router()
 
@@ -66,11 +66,11 @@ def _model(project: Project, ref: int | str, field: str) -> ModelVersion:
 def _in_research_project(request: ApiRequest, queryset: QuerySet[Any], pk: int, what: str) -> Any:
     """Row `pk` of `queryset` if you research its project: 404 "No such WHAT" when it does not exist or its
     project is not yours (the same answer), 403 for an annotator (as for a job or a model)."""
-    _researcher(request)
+    require_researcher(request)
     found = queryset.select_related("project").filter(pk=pk).first()
     try:
         if found is not None:
-            _project(request, found.project.slug)
+            project_for(request, found.project.slug)
     except Http404:
         found = None
     if found is None:
@@ -84,7 +84,7 @@ def _shown(row: Any, schema: type[Schema], **computed: Any) -> dict:
 
 
 def _job_or_none(job: Job | None) -> dict | None:
-    return _job_out(job) if job is not None else None
+    return job_out(job) if job is not None else None
 
 
 ModelRef = Annotated[int | str, Field(description="A model version of the project: its id, or its name")]
@@ -126,7 +126,7 @@ def project_leaderboard(
 ) -> dict:
     """Bradley-Terry ratings of the project's model versions from its pairwise judgments between them
     (`who`: all, humans or judges), with 95% bootstrap intervals: what `manage.py leaderboard` prints last."""
-    battles = campaigns.battles(_project(request, slug), who)
+    battles = campaigns.battles(project_for(request, slug), who)
     start = time.perf_counter()
     board = leaderboard(battles, bootstrap=bootstrap, seed=seed)
     return campaigns.leaderboard_json(board, time.perf_counter() - start)
@@ -185,7 +185,7 @@ def _campaign_out(campaign: Campaign, schema: type[Schema] = CampaignOut, **more
 @router.get("/projects/{slug}/campaigns", response=list[CampaignOut], tags=["campaigns"])
 def list_campaigns(request: ApiRequest, slug: str) -> list[dict]:
     """The project's comparison campaigns, newest first (at most 200)."""
-    project = _project(request, slug)
+    project = project_for(request, slug)
     return [_campaign_out(c) for c in campaigns.campaigns_of(project).select_related("project", "job__project")[:200]]
 
 
@@ -194,7 +194,7 @@ def start_campaign(request: ApiRequest, slug: str, data: CampaignIn) -> tuple[in
     """Queue a campaign: generate what each model is missing, then pairwise items (every pair, or each
     against `reference`), sides alternated, into the annotation queue. Its progress is its job's
     (GET /api/jobs/{id}). 422 names the field: a model the project lacks, a bad split or sampling key."""
-    project = _project(request, slug)
+    project = project_for(request, slug)
     with _refusals(CampaignIn, "sampling"):
         campaign = campaigns.start_campaign(
             project=project, competitors=data.models, user=request.user, **data.dict(exclude={"models"})
@@ -232,7 +232,7 @@ class GenerationOut(JobOut):
 def start_generation(request: ApiRequest, slug: str, data: GenerationIn) -> tuple[int, dict]:
     """Queue a generation batch: the model x the project's prompts (a split, or a snapshot's) x sampling
     settings -> responses. Its progress: GET /api/jobs/{id}. 422 names the field at fault."""
-    project = _project(request, slug)
+    project = project_for(request, slug)
     model = _model(project, data.model, "model")
     snapshot = training_selectors.project_snapshot(project, data.snapshot) if data.snapshot else None
     if data.snapshot and snapshot is None:
@@ -242,7 +242,7 @@ def start_generation(request: ApiRequest, slug: str, data: GenerationIn) -> tupl
             model_version=model, split=data.split, snapshot=snapshot, sampling=data.sampling, user=request.user
         )
     extra = {"model": model.pk, "split": batch.split, "snapshot": batch.snapshot_id, "sampling": batch.sampling}
-    return 201, {**_job_out(batch), **extra}
+    return 201, {**job_out(batch), **extra}
 
 
 # --- judges and judging runs -----------------------------------------------------------------
@@ -296,7 +296,7 @@ class JudgingRunOut(JobOut):
 @router.get("/projects/{slug}/judges", response=list[JudgeRow], tags=["judges"])
 def list_judges(request: ApiRequest, slug: str) -> list[dict]:
     """The project's judges, each with its agreement with the human majority (as the project page shows)."""
-    rows = judging.agreement(_project(request, slug))
+    rows = judging.agreement(project_for(request, slug))
     return [_shown(row.judge, JudgeRow, agreement=_shown(row, AgreementOut)) for row in rows]
 
 
@@ -304,7 +304,7 @@ def list_judges(request: ApiRequest, slug: str) -> list[dict]:
 def register_judge(request: ApiRequest, slug: str, data: JudgeIn) -> tuple[int, dict]:
     """Register a judge. 422 names the field: a name already used, a setting the kind does not take, a
     model that is not a version of the project of the right kind, an unknown rule or template."""
-    project = _project(request, slug)
+    project = project_for(request, slug)
     with _refusals(JudgeIn, "settings"):
         judge = judging.register_judge(project, user=request.user, **data.dict())
     return 201, _shown(judge, JudgeOut)
@@ -314,10 +314,10 @@ def register_judge(request: ApiRequest, slug: str, data: JudgeIn) -> tuple[int, 
 def start_judging_run(request: ApiRequest, slug: str, data: JudgingRunIn) -> tuple[int, dict]:
     """Queue a judging run: the judge answers the project's pairwise items it has not judged yet (at most
     `limit`). model:NAME and rule:NAME are registered on first use. Progress: GET /api/jobs/{id}."""
-    project = _project(request, slug)
+    project = project_for(request, slug)
     with _refusals(JudgingRunIn):
         run = judging.start_run(project=project, user=request.user, **data.dict())
-    return 201, {**_job_out(run), "judge": run.judge.name, "limit": run.limit, "counts": run.counts}
+    return 201, {**job_out(run), "judge": run.judge.name, "limit": run.limit, "counts": run.counts}
 
 
 # --- rounds ----------------------------------------------------------------------------------
@@ -380,7 +380,7 @@ def _round_out(round_: Round, counts: dict[str, int], change: dict | None) -> di
 def list_rounds(request: ApiRequest, slug: str) -> list[dict]:
     """The project's rounds, newest first, as the rounds page shows them: what each made, its collection
     counts and its rating change (live while it is not recorded yet)."""
-    rows = rounds.round_rows(_project(request, slug))
+    rows = rounds.round_rows(project_for(request, slug))
     return [_round_out(row["round"], row["counts"], row["change"]) for row in rows]
 
 
@@ -389,7 +389,7 @@ def start_round(request: ApiRequest, slug: str, data: RoundIn) -> tuple[int, dic
     """Queue a round from a policy version: a campaign against its parent (or settings.opponent), judgments
     by the judge and/or the annotators, a snapshot, a training job, vN+1 and its rating change. 422 names
     the field: a policy the project lacks or without a parent, a judge, a setting unknown or out of bounds."""
-    project = _project(request, slug)
+    project = project_for(request, slug)
     policy = _model(project, data.policy, "policy")
     with _refusals(RoundIn, "settings"):
         round_ = rounds.start_round(project=project, policy=policy, user=request.user, **data.dict(exclude={"policy"}))
