@@ -166,10 +166,13 @@ def _loc(loc: tuple[str | int, ...] | list[str | int]) -> str:
 def _invalid_request(request: HttpRequest, exc: InvalidRequest) -> HttpResponse:
     """Input that does not parse (ninja/pydantic): 422 naming the first field at fault."""
     first = exc.errors[0] if exc.errors else {}
-    field = _loc(first.get("loc", ()))
+    field, kind = _loc(first.get("loc", ())), first.get("type")
     message = first.get("msg", "invalid input")
-    if field == "body" or first.get("type") in ("model_attributes_type", "dict_type", "json_invalid"):
-        field, message = "body", "the body must be a JSON object" if first.get("type") != "json_invalid" else message
+    if kind == "json_invalid":
+        field = "body"
+    elif field == "body" or kind in ("model_attributes_type", "dict_type"):
+        message = "the body must be a JSON object" if field in ("body", "data", "payload") else "must be a JSON object"
+        field = "body" if field in ("data", "payload") else field
     return _error(request, 422, f"{field}: {message}", field)
 
 

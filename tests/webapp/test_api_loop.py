@@ -272,6 +272,8 @@ REFUSED = [  # (the project's endpoint, a body it refuses, the field the 422 nam
     ("generations", {"model": "v1", "snapshot": 10**9}, "snapshot"),
     ("generations", {"model": "v1", "sampling": {"temperature": -1}}, "sampling.temperature"),
     ("generations", {"model": "v1", "sampling": {"max_new_tokens": 0}}, "sampling.max_new_tokens"),
+    ("generations", {"model": "v1", "sampling": "greedy"}, "sampling"),  # not an object: the field, not the body
+    ("campaigns", {**TWO, "sampling": [1]}, "sampling"),
     ("judges", {"name": "taken", "kind": "rule", "settings": {"rule": "length"}}, "name"),
     ("judges", {"name": "bad name", "kind": "rule", "settings": {"rule": "length"}}, "name"),
     ("judges", {"name": "r", "kind": "oracle", "settings": {}}, "kind"),
@@ -286,6 +288,7 @@ REFUSED = [  # (the project's endpoint, a body it refuses, the field the 422 nam
     ("rounds", {"policy": "v1", "algorithm": "kto"}, "algorithm"),
     ("rounds", {"policy": "v1", "judge": "nobody"}, "judge"),
     ("rounds", {"policy": "v1", "settings": {"split": "dev"}}, "settings.split"),
+    ("rounds", {"policy": "v1", "settings": "fast"}, "settings"),
     ("rounds", {"policy": "v1", "settings": {"opponent": "nobody"}}, "settings.opponent"),
     ("rounds", {"policy": "v1", "settings": {"learning_rate": -1}}, "settings.learning_rate"),
     ("rounds", {"policy": "v1", "algorithm": "rm-ppo", "settings": {"max_steps": 2}}, "settings.max_steps"),
@@ -306,6 +309,14 @@ def test_a_request_the_service_refuses_is_a_422_naming_the_field_and_makes_nothi
 
     assert_refused(post(client, f"/api/projects/{project.slug}/{endpoint}", body, people.rita), 422, field)
     assert made() == before
+
+
+def test_a_field_that_is_not_an_object_is_named_and_a_body_that_is_not_one_is_the_body(client, project, people):
+    refused = post(client, f"/api/projects/{project.slug}/generations", {"model": "v1", "sampling": 3}, people.rita)
+    assert refused.json()["detail"] == "sampling: must be a JSON object"
+    refused = post(client, f"/api/projects/{project.slug}/generations", [{"model": "v1"}], people.rita)
+    assert (refused.status_code, refused.json()["field"]) == (422, "body")
+    assert "JSON object" in refused.json()["detail"]
 
 
 def test_an_annotator_gets_403_and_an_outsider_404_on_every_endpoint_and_nothing_is_made(
