@@ -29,6 +29,7 @@ from training import generation, jobs
 from training.models import BestOfNRun, Generation, Job, Judge, ModelVersion
 
 MAX_N = 64
+DEFAULT_N = 4
 DEFAULT_SAMPLING = {"temperature": 1.0, "max_new_tokens": 64}
 
 
@@ -38,7 +39,7 @@ DEFAULT_SAMPLING = {"temperature": 1.0, "max_new_tokens": 64}
 def start_best_of_n(
     *,
     policy: ModelVersion,
-    n: int = 4,
+    n: int = DEFAULT_N,
     judge: str = "",
     reward: ModelVersion | None = None,
     split: str = "",

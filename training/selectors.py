@@ -160,6 +160,27 @@ def project_model(project: Project, model_id: int) -> ModelVersion | None:
     return ModelVersion.objects.filter(project=project, pk=model_id).first()
 
 
+def model_run_choices(model: ModelVersion) -> dict[str, Any] | None:
+    """What the model page offers to start on `model` (None for a model of no project): sampling and
+    best-of-n for a policy, an evaluation on labelled pairs for local weights, with the project's reward
+    versions (to rank by), other policies (a DPO reference, its parent first) and preference snapshots."""
+    if model.project_id is None:
+        return None
+    versions = ModelVersion.objects.filter(project_id=model.project_id).exclude(pk=model.pk).order_by("name")
+    policies = [v for v in versions if v.kind == ModelVersion.Kind.POLICY and not v.is_endpoint]
+    policies.sort(key=lambda v: v.pk != model.parent_id)
+    is_policy = model.kind == ModelVersion.Kind.POLICY
+    return {
+        "samples": is_policy,
+        "evaluate": not model.is_endpoint,
+        "rewards": [v for v in versions if v.kind == ModelVersion.Kind.REWARD and not v.is_endpoint],
+        "references": policies if is_policy else [],
+        "snapshots": DatasetSnapshot.objects.filter(
+            project_id=model.project_id, format=DatasetSnapshot.Format.PREFERENCE
+        ).order_by("-id")[:50],
+    }
+
+
 def project_snapshot(project: Project, snapshot_id: int) -> DatasetSnapshot | None:
     """Snapshot `snapshot_id` if it belongs to `project` (None otherwise)."""
     return DatasetSnapshot.objects.filter(project=project, pk=snapshot_id).first()

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from training import views, views_arena, views_campaigns, views_judges, views_loop
+from training import views, views_arena, views_campaigns, views_judges, views_loop, views_models
 
 app_name = "training"
 
@@ -41,7 +41,8 @@ urlpatterns = [
     path("jobs/new/", views.job_new, name="job_new"),
     path("jobs/<int:job_id>/", include(one_job)),
     path("models/", views.models, name="models"),
-    path("models/<int:model_id>/", views.model_detail, name="model"),
+    path("models/<int:model_id>/", views_models.model_detail, name="model"),
+    path("models/<int:model_id>/<slug:action>/", views_models.model_run, name="model_run"),
     path("arena/", views_arena.index, name="arena_index"),
     path("arena/<slug:slug>/", include(arena)),
     path("campaigns/", views_campaigns.index, name="campaigns_index"),

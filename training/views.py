@@ -154,12 +154,3 @@ def models(request: SignedInRequest) -> HttpResponse:
         else:
             return redirect("training:model", model.pk)
     return render(request, "training/models.html", {"models": selectors.models_for(request.user), "form": form})
-
-
-@login_required
-def model_detail(request: SignedInRequest, model_id: int) -> HttpResponse:
-    model = selectors.get_model_for_user(request.user, model_id)
-    from training.evaluations import latest_evaluation_view
-
-    context = {"model": model, "lineage": selectors.lineage(model), "rm_evaluation": latest_evaluation_view(model)}
-    return render(request, "training/model.html", context)

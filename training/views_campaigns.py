@@ -15,6 +15,7 @@ from training import campaigns, selectors
 from training.charts_leaderboard import ratings_chart
 from training.models import Campaign, ModelVersion
 from training.views import start_form_page
+from training.views_models import sampling_from
 
 
 @login_required
@@ -47,7 +48,7 @@ def project_campaigns(request: HttpRequest, slug: str) -> HttpResponse:
             split=request.POST.get("split", ""),
             mode=request.POST.get("mode", Campaign.Mode.ALL_PAIRS),
             reference=request.POST.get("reference", ""),
-            sampling=_sampling(request.POST),
+            sampling=sampling_from(request.POST),
             name=request.POST.get("name", ""),
             user=request.user,
         )
@@ -55,19 +56,6 @@ def project_campaigns(request: HttpRequest, slug: str) -> HttpResponse:
         return redirect("training:campaign", campaign.pk)
 
     return start_form_page(request, slug, "training/campaigns.html", context, start)
-
-
-def _sampling(data: dict) -> dict:
-    """Sampling settings from a form: numbers parsed, bad ones named (parse_sampling checks the bounds)."""
-    out: dict = {}
-    for name, kind in (("max_new_tokens", int), ("temperature", float), ("seed", int)):
-        raw = (data.get(name) or "").strip()
-        if raw:
-            try:
-                out[name] = kind(raw)
-            except ValueError:
-                raise ValueError(f"{name}: must be a number, not {raw[:40]!r}") from None
-    return out
 
 
 @login_required

@@ -37,3 +37,12 @@ def wait_for_htmx(page) -> None:
     """Until htmx has no request, swap or settle under way: htmx binds swapped-in content when it
     settles, so a key pressed before that (faster than any person) would submit a form without htmx."""
     page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
+
+
+def log_in(page, live_server, username: str, password: str = "pw-for-tests") -> None:
+    """Sign in through the login form, as a person would."""
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()

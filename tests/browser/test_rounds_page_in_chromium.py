@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.conftest import log_in
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
@@ -13,11 +15,7 @@ def test_the_start_form_sits_under_its_heading_and_offers_rm_ppo(page, live_serv
     user = make_user(username="res")
     project = make_project(n_items=0, members={user: "researcher"})
     page.set_viewport_size({"width": 1280, "height": 900})
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", "res")
-    page.fill("input[name=password]", "pw-for-tests")
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
+    log_in(page, live_server, "res")
     page.goto(f"{live_server.url}/training/projects/{project.slug}/rounds/")
 
     heading = page.get_by_role("heading", name="Start a round").bounding_box()
