@@ -1,7 +1,7 @@
 import pytest
 
 from labeling.models import Judgment
-from tests.browser.conftest import wait_for_htmx
+from tests.browser.conftest import log_in, wait_for_htmx
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -10,10 +10,7 @@ IMG = "<img src=x onerror=alert(1)>"
 
 
 def _log_in(page, live_server, username):
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "pw-for-tests")
-    page.click("button[type=submit]")
+    log_in(page, live_server, username)
     page.wait_for_url(f"{live_server.url}/queue/")
 
 

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from labeling.models import Assignment, Judgment
-from tests.browser.conftest import wait_for_htmx
+from tests.browser.conftest import log_in, wait_for_htmx
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -17,10 +17,7 @@ SHOTS = Path(os.environ.get("SCREENSHOT_DIR", "/tmp/var-h_annot/screenshots"))
 
 
 def _log_in(page, live_server, username):
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "pw-for-tests")
-    page.click("button[type=submit]")
+    log_in(page, live_server, username)
     page.wait_for_url(f"{live_server.url}/queue/")
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from labeling.models import Judgment, Membership
+from tests.browser.conftest import log_in
 from tests.training.conftest import start_worker, tiny_dirs  # noqa: F401  (fixtures)
 from training.models import Generation, ModelVersion
 
@@ -44,11 +45,7 @@ def test_two_anonymous_models_stream_side_by_side_and_a_key_votes_then_names_sho
     worker = start_worker(consume=("training",))
 
     page.set_default_timeout(120_000)  # the worker imports torch and loads both models on its first battle
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", "arena-member")
-    page.fill("input[name=password]", "pw-for-tests")
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
+    log_in(page, live_server, "arena-member")
     page.click("text=Arena")
     page.click("text=Enter the arena")
     page.wait_for_selector("#battle", state="attached")  # the arena page has loaded

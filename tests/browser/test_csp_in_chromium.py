@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from labeling.models import Judgment
+from tests.browser.conftest import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -26,14 +27,6 @@ def watched(page):
     return page
 
 
-def _log_in(page, live_server, username):
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "pw-for-tests")
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
-
-
 def _no_violations(page) -> None:
     assert page.evaluate("window.__csp") == []
     assert [e for e in page.errors if "Content Security Policy" in e or "Refused to" in e] == []
@@ -43,7 +36,7 @@ def test_annotating_with_htmx_works_under_the_csp(watched, live_server, make_use
     page = watched
     user = make_user(username="ann")
     project = make_project(n_items=3, members={user: "annotator"})
-    _log_in(page, live_server, "ann")
+    log_in(page, live_server, "ann")
     response = page.goto(f"{live_server.url}/annotate/{project.slug}/")
     assert "script-src 'self'" in response.headers["content-security-policy"]
     before = page.get_attribute("#workspace", "data-assignment")
@@ -57,7 +50,7 @@ def test_the_dashboard_and_the_tokens_page_work_under_the_csp(watched, live_serv
     page = watched
     user = make_user(username="res")
     make_project(n_items=2, members={user: "researcher"})
-    _log_in(page, live_server, "res")
+    log_in(page, live_server, "res")
     page.goto(f"{live_server.url}/dashboard/")
     assert page.locator("table").count() >= 1
     _no_violations(page)

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from labeling.models import Item
+from tests.browser.conftest import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -31,10 +32,7 @@ def test_a_long_conversational_file_previews_with_totals_turns_and_confirm_in_vi
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
     page.set_viewport_size({"width": 1280, "height": 800})
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", "rita")
-    page.fill("input[name=password]", "pw-for-tests")
-    page.click("button[type=submit]")
+    log_in(page, live_server, "rita")
     page.goto(f"{live_server.url}/projects/{project.slug}/import/")
     page.set_input_files("input[name=file]", str(path))
     page.select_option("select[name=format]", "trl")

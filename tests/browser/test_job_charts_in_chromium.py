@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.conftest import log_in
 from training import jobs
 from training.models import Job
 
@@ -39,11 +40,7 @@ def test_each_chart_is_visible_and_follows_a_running_job(page, live_server, make
     jobs.finish(finished.pk, "succeeded")
 
     page.set_default_timeout(60_000)  # a loaded CI machine
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", "res")
-    page.fill("input[name=password]", "pw-for-tests")
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
+    log_in(page, live_server, "res")
     shots = Path(os.environ.get("SCREENSHOT_DIR", "/tmp"))
 
     page.goto(f"{live_server.url}/training/jobs/{finished.pk}/")

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from labeling.models import Item, Judgment
+from tests.browser.conftest import log_in
 from training import judging
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -20,11 +21,7 @@ def test_the_project_page_shows_each_judges_agreement_with_the_humans(page, live
     from workers.jobs import run_job
 
     run_job(run.pk, "test")
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", "res")
-    page.fill("input[name=password]", "pw-for-tests")
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
+    log_in(page, live_server, "res")
     page.goto(f"{live_server.url}/projects/{project.slug}/")
     table = page.locator("[data-testid=judge-agreement] table")
     table.wait_for()

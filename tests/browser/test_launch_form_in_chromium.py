@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from labeling.models import DatasetSnapshot
-from tests.browser.conftest import wait_for_htmx
+from tests.browser.conftest import log_in, wait_for_htmx
 from training.models import ModelVersion
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -32,11 +32,7 @@ def test_the_base_model_and_snapshot_lists_follow_the_algorithm(page, live_serve
     ModelVersion.objects.create(project=project, name="tiny-policy", base="org/tiny-policy", kind="policy")
     ModelVersion.objects.create(project=project, name="tiny-reward", base="org/tiny-reward", kind="reward")
     page.set_default_timeout(60_000)  # a loaded CI machine
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", "res")
-    page.fill("input[name=password]", "pw-for-tests")
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
+    log_in(page, live_server, "res")
     page.goto(f"{live_server.url}/training/jobs/new/?algorithm=dpo")
 
     models = _options(page, "base_model")

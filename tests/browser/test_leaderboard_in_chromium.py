@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from labeling.models import Item, Judgment, Prompt, Response
+from tests.browser.conftest import log_in
 from training import campaigns, jobs
 from training.generation import parse_sampling
 from training.models import Generation, Job, ModelVersion
@@ -52,11 +53,7 @@ def test_the_leaderboard_and_campaign_pages_render_in_chromium(page, live_server
         )
 
     page.set_default_timeout(60_000)
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", "res")
-    page.fill("input[name=password]", "pw-for-tests")
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
+    log_in(page, live_server, "res")
     shots = Path(os.environ.get("SCREENSHOT_DIR", "/tmp"))
 
     page.goto(f"{live_server.url}/training/projects/{project.slug}/leaderboard/")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.conftest import log_in
 from training import pipelines
 from training.models import Job, ModelVersion
 from workers.jobs import run_job
@@ -38,11 +39,7 @@ def test_a_failed_pipeline_shows_its_steps_and_resumes_from_the_failed_one(
     assert run_job(pipeline.job_id, "test") == "failed"
 
     page.set_default_timeout(60_000)
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", "res")
-    page.fill("input[name=password]", "pw-for-tests")
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
+    log_in(page, live_server, "res")
     shots = Path(os.environ.get("SCREENSHOT_DIR", "/tmp"))
 
     page.goto(f"{live_server.url}/training/projects/{project.slug}/pipelines/{pipeline.pk}/")

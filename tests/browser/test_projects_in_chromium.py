@@ -6,18 +6,11 @@ from pathlib import Path
 import pytest
 
 from labeling.models import Judgment, Membership, Project
+from tests.browser.conftest import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SHOTS = os.environ.get("SCREENSHOT_DIR")  # set it to keep PNGs of the pages for a look
-
-
-def _log_in(page, live_server, username):
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "pw-for-tests")
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
 
 
 def _shot(page, name):
@@ -37,7 +30,7 @@ def test_a_researcher_creates_a_project_whose_slug_follows_the_name_then_adds_a_
             Judgment.objects.create(
                 item=item, choice=choice if i else "both_bad", client_token=f"t{i}{j}", source="import:pandalm.json"
             )
-    _log_in(page, live_server, "rita")
+    log_in(page, live_server, "rita")
     page.goto(f"{live_server.url}/dashboard/")
     _shot(page, "dashboard")
     assert page.get_attribute("th:has-text('Complete')", "title").startswith("Items with at least k")
@@ -67,7 +60,7 @@ def test_an_annotator_sees_only_their_queue_and_a_reason_where_they_may_not_go(
 ):
     annotator = make_user(username="ann")
     project = make_project(members={annotator: "annotator"})
-    _log_in(page, live_server, "ann")
+    log_in(page, live_server, "ann")
     links = page.locator("header nav a").all_inner_texts()
     assert "My queue" in links and not {"Dashboard", "Training", "Models"} & set(links)
     response = page.goto(f"{live_server.url}/projects/{project.slug}/")
