@@ -202,6 +202,7 @@ class Assignment(models.Model):
 
 
 JUDGE_SOURCE_PREFIX = "judge:"  # a judgment's source when an AI judge gave it (training/judging.py): "judge:NAME"
+BY_A_JUDGE = models.Q(source__startswith=JUDGE_SOURCE_PREFIX)  # the judgments AI judges gave
 
 
 class Judgment(models.Model):

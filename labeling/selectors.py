@@ -11,7 +11,7 @@ from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
-from labeling.models import ANSWERS, JUDGE_SOURCE_PREFIX, Assignment, Item, Judgment, Membership, Project
+from labeling.models import ANSWERS, BY_A_JUDGE, Assignment, Item, Judgment, Membership, Project
 
 RESEARCH_ROLES = (Membership.Role.RESEARCHER, Membership.Role.ADMIN)
 
@@ -227,7 +227,7 @@ def project_stats(project: Project) -> dict:
     ]
     per_annotator = list(  # people: an AI judge's answers are in the judges' table beside it
         judgments.filter(annotator__isnull=False)
-        .exclude(source__startswith=JUDGE_SOURCE_PREFIX)
+        .exclude(BY_A_JUDGE)
         .values("annotator__username")
         .annotate(n=Count("id"))
         .order_by("-n", "annotator__username")

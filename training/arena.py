@@ -111,11 +111,7 @@ def arena_page(project: Project) -> dict[str, Any]:
 
 def get_battle(project: Project, user: Any, battle_id: int) -> Job:
     """The user's own battle `battle_id` in `project`; 404 otherwise (another's battle is not shown)."""
-    battle = (
-        Job.objects.filter(pk=battle_id, project=project, kind=Job.Kind.ARENA, created_by_id=user.pk)
-        .filter(generation_batch__isnull=True)  # a generation batch is not a battle
-        .first()
-    )
+    battle = Job.objects.filter(pk=battle_id, project=project, kind=Job.Kind.ARENA, created_by_id=user.pk).first()
     if battle is None:
         raise Http404("No such battle")
     return battle

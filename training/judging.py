@@ -30,7 +30,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils.text import slugify
 
-from labeling.models import JUDGE_SOURCE_PREFIX, Item, Judgment, Project
+from labeling.models import BY_A_JUDGE, JUDGE_SOURCE_PREFIX, Item, Judgment, Project
 from labeling.services import SubmitError, record_judge_judgment
 from training import jobs
 from training.ml import judges as ml_judges
@@ -38,7 +38,6 @@ from training.ml import rules
 from training.models import Job, Judge, JudgingRun, ModelVersion
 
 SLUG = re.compile(r"^[-a-zA-Z0-9_]{1,100}$")
-SOURCE_PREFIX = JUDGE_SOURCE_PREFIX
 PAIR_CHOICES = ("a", "b", "tie")
 MAX_LIMIT = 1_000_000
 
@@ -171,8 +170,7 @@ def resolve_judge(project: Project, spec: str, *, user: User | None = None) -> J
 
 def judge_user(judge: Judge) -> User:
     """The judge's own annotator: an inactive user "judge:<project>:<name>" that cannot log in."""
-    username = f"{SOURCE_PREFIX}{judge.project.slug}:{judge.name}"[:150]
-    user, created = User.objects.get_or_create(username=username, defaults={"is_active": False})
+    user, created = User.objects.get_or_create(username=judge_user_name(judge), defaults={"is_active": False})
     if created:
         user.set_unusable_password()
         user.save(update_fields=["password"])
@@ -180,7 +178,7 @@ def judge_user(judge: Judge) -> User:
 
 
 def judge_source(judge: Judge) -> str:
-    return f"{SOURCE_PREFIX}{judge.name}"[:200]
+    return f"{JUDGE_SOURCE_PREFIX}{judge.name}"[:200]
 
 
 def _model_spec(version: ModelVersion) -> dict[str, Any]:
@@ -246,7 +244,7 @@ def items_to_judge(judge: Judge) -> QuerySet[Item]:
 
 
 def judge_user_name(judge: Judge) -> str:
-    return f"{SOURCE_PREFIX}{judge.project.slug}:{judge.name}"[:150]
+    return f"{JUDGE_SOURCE_PREFIX}{judge.project.slug}:{judge.name}"[:150]
 
 
 def client_token(judge: Judge, item_id: int) -> str:
@@ -335,7 +333,7 @@ def human_majorities(project: Project) -> dict[int, str]:
     choices: dict[int, Counter[str]] = {}
     rows = (
         Judgment.objects.filter(item__project=project, choice__in=PAIR_CHOICES)
-        .exclude(source__startswith=SOURCE_PREFIX)
+        .exclude(BY_A_JUDGE)
         .values_list("item_id", "choice")
     )
     for item_id, choice in rows:

@@ -523,7 +523,7 @@ def rounds_of(project: Project) -> QuerySet[Round]:
             "training_job",
             "new_version",
             "eval_campaign",
-            "job",
+            "job__project",
         )
         .order_by("-number")
     )

@@ -53,7 +53,7 @@ from django.db.models import QuerySet, TextField
 from django.db.models.functions import Cast
 
 from labeling.data.rows import prompt_hash
-from labeling.models import JUDGE_SOURCE_PREFIX, DatasetSnapshot, Judgment, Project, Prompt
+from labeling.models import BY_A_JUDGE, DatasetSnapshot, Judgment, Project, Prompt
 
 FORMATS = tuple(DatasetSnapshot.Format.values)  # the one list: DatasetSnapshot.Format
 FILE_TYPES = tuple(DatasetSnapshot.FileType.values)
@@ -338,11 +338,11 @@ def _outcomes(choices: list[str], policy: str) -> list[str]:
 def _judgments(project: Project, spec: ExportSpec, *, choices: list[str] | None = None):
     judgments = Judgment.objects.filter(item__project=project)
     if spec.source == "human":
-        judgments = judgments.filter(annotator__isnull=False).exclude(source__startswith=JUDGE_SOURCE_PREFIX)
+        judgments = judgments.filter(annotator__isnull=False).exclude(BY_A_JUDGE)
     elif spec.source == "imported":
         judgments = judgments.filter(annotator__isnull=True)
     elif spec.source == "judges":
-        judgments = judgments.filter(source__startswith=JUDGE_SOURCE_PREFIX)
+        judgments = judgments.filter(BY_A_JUDGE)
     if choices is not None:
         judgments = judgments.filter(choice__in=choices)
     if spec.split != "all" and spec.test_size is None:
